@@ -1,0 +1,408 @@
+//! AuditLogs rows → guest invite and redeem events.
+//!
+//! Each object is scanned on its own: archives mix column orders, extra columns, timestamp
+//! units and JSON-text vs nested layouts of the dynamic columns, so every object's schema is
+//! checked and normalised to one event schema before the objects are combined. The filter on
+//! `Category`/`OperationName` is pushed into the scan, and the JSON fields are parsed only for
+//! the surviving rows (well under 1% of an archive).
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::source::SourceObject;
+
+pub const CATEGORY: &str = "usermanagement";
+pub const INVITE_OP: &str = "invite external user";
+pub const REDEEM_OP: &str = "redeem external user invite";
+
+/// The columns the job reads; every other column is ignored.
+pub const NEEDED: [&str; 8] = [
+    "TenantId",
+    "Id",
+    "TimeGenerated",
+    "Category",
+    "OperationName",
+    "Result",
+    "TargetResources",
+    "InitiatedBy",
+];
+
+/// Event frame columns (one row per candidate invite/redeem event).
+pub mod ev {
+    pub const TENANT: &str = "TenantId";
+    pub const ID: &str = "Id";
+    /// Event time, i64 nanoseconds since the epoch, UTC.
+    pub const TIME: &str = "Time";
+    pub const IS_INVITE: &str = "IsInvite";
+    pub const RESULT_OK: &str = "ResultOk";
+    /// `TargetResources[0].userPrincipalName`.
+    pub const TR_UPN: &str = "TrUpn";
+    /// `TargetResources[0].displayName`.
+    pub const TR_DISPLAY: &str = "TrDisplay";
+    /// `InitiatedBy.user.userPrincipalName`.
+    pub const INIT_UPN: &str = "InitUpn";
+    /// `InitiatedBy.user.ipAddress`.
+    pub const INIT_IP: &str = "InitIp";
+    /// How many of this row's JSON values could not be parsed (0..=2).
+    pub const BAD_JSON: &str = "BadJson";
+}
+
+/// Which rows a run needs at all; pushed into every object's scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanFilter {
+    /// Only these tenants (all when empty).
+    pub tenants: Vec<String>,
+    /// Drop events before this instant (ns).
+    pub since: Option<i64>,
+}
+
+/// Everything the later stages need from one pass over the archive.
+#[derive(Debug)]
+pub struct Extracted {
+    /// Deduplicated candidate events (see [`ev`]).
+    pub events: DataFrame,
+    pub files: usize,
+    pub bytes: u64,
+    pub rows_scanned: u64,
+    /// Latest `TimeGenerated` of any row in the archive (the default as-of).
+    pub max_time: Option<i64>,
+    /// Rows per tenant, for every tenant seen in the archive.
+    pub tenant_rows: BTreeMap<String, u64>,
+    pub duplicates_dropped: u64,
+    pub unparseable_json: u64,
+}
+
+pub fn extract_archive(objects: &[SourceObject], filter: &ScanFilter) -> Result<Extracted> {
+    let mut frames = Vec::with_capacity(objects.len());
+    let mut out = Extracted {
+        events: DataFrame::empty(),
+        files: objects.len(),
+        bytes: 0,
+        rows_scanned: 0,
+        max_time: None,
+        tenant_rows: BTreeMap::new(),
+        duplicates_dropped: 0,
+        unparseable_json: 0,
+    };
+    for obj in objects {
+        let scan = scan_object(obj, filter)?;
+        out.bytes += obj.size;
+        out.rows_scanned += scan.rows;
+        out.max_time = out.max_time.max(scan.max_time);
+        for (t, n) in scan.tenant_rows {
+            *out.tenant_rows.entry(t).or_default() += n;
+        }
+        frames.push(scan.events.lazy());
+    }
+    let all = if frames.is_empty() {
+        empty_events().lazy()
+    } else {
+        concat(frames, UnionArgs::default())?
+    };
+    let all = all.collect()?;
+    let before = all.height() as u64;
+    out.events = dedup(all.lazy()).collect()?;
+    out.duplicates_dropped = before - out.events.height() as u64;
+    out.unparseable_json = out
+        .events
+        .column(ev::BAD_JSON)?
+        .as_materialized_series()
+        .sum::<u64>()?;
+    Ok(out)
+}
+
+/// Deliveries repeat in archives: one event per (TenantId, Id), the earliest delivery kept.
+/// Events without an `Id` cannot be matched to a twin and are all kept.
+pub fn dedup(events: LazyFrame) -> LazyFrame {
+    let sorted = events.sort_by_exprs(
+        [col(ev::TIME), col(ev::TENANT), col(ev::ID)],
+        SortMultipleOptions::default().with_maintain_order(true),
+    );
+    let with_id = sorted
+        .clone()
+        .filter(col(ev::ID).is_not_null())
+        .unique_stable_generic(
+            Some(vec![col(ev::TENANT), col(ev::ID)]),
+            UniqueKeepStrategy::First,
+        );
+    let without_id = sorted.filter(col(ev::ID).is_null());
+    concat([with_id, without_id], UnionArgs::default()).expect("same schema on both sides")
+}
+
+struct ObjectScan {
+    events: DataFrame,
+    rows: u64,
+    max_time: Option<i64>,
+    tenant_rows: Vec<(String, u64)>,
+}
+
+fn scan_object(obj: &SourceObject, filter: &ScanFilter) -> Result<ObjectScan> {
+    let corrupt = |e: PolarsError| Error::CorruptObject {
+        object: obj.key.clone(),
+        reason: e.to_string(),
+    };
+    let args = ScanArgsParquet {
+        glob: false,
+        // Folder names such as `TenantId=…` must not turn into (clashing) columns.
+        hive_options: HiveOptions::new_disabled(),
+        ..Default::default()
+    };
+    let path = obj.path.to_string_lossy().into_owned();
+    let lf = LazyFrame::scan_parquet(PlRefPath::new(path.as_str()), args).map_err(corrupt)?;
+    let schema = lf.clone().collect_schema().map_err(corrupt)?;
+    let cols = Columns::resolve(&obj.key, &schema)?;
+
+    // Pass 1: per-tenant row counts and latest time (three narrow columns).
+    let stats = lf
+        .clone()
+        .group_by([cols.tenant.clone().alias(ev::TENANT)])
+        .agg([len().alias("rows"), cols.time.clone().max().alias("max")])
+        .collect()
+        .map_err(corrupt)?;
+    let tenants = stats.column(ev::TENANT)?.str()?.clone();
+    let rows = stats
+        .column("rows")?
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?;
+    let rows = rows.u64()?;
+    let maxes = stats.column("max")?.i64()?;
+    let mut tenant_rows = Vec::with_capacity(stats.height());
+    let mut total = 0u64;
+    let mut max_time: Option<i64> = None;
+    for i in 0..stats.height() {
+        let n = rows.get(i).unwrap_or(0);
+        total += n;
+        max_time = max_time.max(maxes.get(i));
+        tenant_rows.push((tenants.get(i).unwrap_or("").to_string(), n));
+    }
+
+    // Pass 2: the candidate events, JSON parsed only for rows that survive the filter.
+    let op = cols.operation.clone().str().to_lowercase();
+    let mut pred = cols
+        .category
+        .clone()
+        .str()
+        .to_lowercase()
+        .eq(lit(CATEGORY))
+        .and(
+            op.clone()
+                .eq(lit(INVITE_OP))
+                .or(op.clone().eq(lit(REDEEM_OP))),
+        );
+    if let Some(since) = filter.since {
+        pred = pred.and(cols.time.clone().gt_eq(lit(since)));
+    }
+    if let Some(t) = tenant_predicate(&cols.tenant, &filter.tenants) {
+        pred = pred.and(t);
+    }
+    let events = lf
+        .filter(pred)
+        .select([
+            cols.tenant.clone().alias(ev::TENANT),
+            cols.id.clone().alias(ev::ID),
+            cols.time.clone().alias(ev::TIME),
+            op.eq(lit(INVITE_OP)).alias(ev::IS_INVITE),
+            cols.result
+                .clone()
+                .str()
+                .to_lowercase()
+                .eq(lit("success"))
+                .fill_null(lit(false))
+                .alias(ev::RESULT_OK),
+            cols.targets
+                .field(&[Step::Index0, Step::Key("userPrincipalName")])
+                .alias(ev::TR_UPN),
+            cols.targets
+                .field(&[Step::Index0, Step::Key("displayName")])
+                .alias(ev::TR_DISPLAY),
+            cols.initiated
+                .field(&[Step::Key("user"), Step::Key("userPrincipalName")])
+                .alias(ev::INIT_UPN),
+            cols.initiated
+                .field(&[Step::Key("user"), Step::Key("ipAddress")])
+                .alias(ev::INIT_IP),
+            (cols.targets.bad_json() + cols.initiated.bad_json()).alias(ev::BAD_JSON),
+        ])
+        .collect()
+        .map_err(corrupt)?;
+    Ok(ObjectScan {
+        events,
+        rows: total,
+        max_time,
+        tenant_rows,
+    })
+}
+
+fn tenant_predicate(tenant: &Expr, tenants: &[String]) -> Option<Expr> {
+    tenants
+        .iter()
+        .map(|t| tenant.clone().eq(lit(t.as_str())))
+        .reduce(|a, b| a.or(b))
+}
+
+/// The event frame with no rows (an archive whose objects hold no guest events).
+pub fn empty_events() -> DataFrame {
+    let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
+    DataFrame::new_infer_height(vec![
+        s(ev::TENANT),
+        s(ev::ID),
+        Column::new_empty(ev::TIME.into(), &DataType::Int64),
+        Column::new_empty(ev::IS_INVITE.into(), &DataType::Boolean),
+        Column::new_empty(ev::RESULT_OK.into(), &DataType::Boolean),
+        s(ev::TR_UPN),
+        s(ev::TR_DISPLAY),
+        s(ev::INIT_UPN),
+        s(ev::INIT_IP),
+        Column::new_empty(ev::BAD_JSON.into(), &DataType::UInt32),
+    ])
+    .expect("columns of equal length")
+}
+
+/// One step into a dynamic value: `[0]` or `.key`.
+#[derive(Clone, Copy)]
+enum Step {
+    Index0,
+    Key(&'static str),
+}
+
+/// A dynamic column (`TargetResources`, `InitiatedBy`) in whichever layout this object has.
+enum Dynamic {
+    Json(Expr),
+    Nested(Expr, DataType),
+    Absent,
+}
+
+impl Dynamic {
+    /// The value at `path` as a string (null when any step is missing), like KQL's
+    /// `tostring(col[0].["key"])` before its null-to-"" conversion.
+    fn field(&self, path: &[Step]) -> Expr {
+        match self {
+            Dynamic::Json(e) => {
+                let mut p = String::from("$");
+                for step in path {
+                    match step {
+                        Step::Index0 => p.push_str("[0]"),
+                        Step::Key(k) => {
+                            p.push('.');
+                            p.push_str(k);
+                        }
+                    }
+                }
+                e.clone().str().json_path_match(lit(p))
+            }
+            Dynamic::Nested(e, dtype) => nested_field(e.clone(), dtype, path),
+            Dynamic::Absent => null_string(),
+        }
+    }
+
+    /// 1 where the value is JSON text that does not parse, else 0.
+    fn bad_json(&self) -> Expr {
+        match self {
+            Dynamic::Json(e) => {
+                let text = e.clone().str().strip_chars(lit(NULL));
+                (text
+                    .clone()
+                    .is_not_null()
+                    .and(text.clone().neq(lit("")))
+                    .and(text.clone().neq(lit("null")))
+                    .and(text.str().json_path_match(lit("$")).is_null()))
+                .cast(DataType::UInt32)
+            }
+            _ => lit(0u32),
+        }
+    }
+}
+
+fn null_string() -> Expr {
+    lit(NULL).cast(DataType::String)
+}
+
+fn nested_field(mut e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
+    let mut dtype = dtype.clone();
+    for step in path {
+        match (step, &dtype) {
+            (Step::Index0, DataType::List(inner)) => {
+                e = e.list().get(lit(0i64), true);
+                dtype = (**inner).clone();
+            }
+            (Step::Key(k), DataType::Struct(fields)) => {
+                match fields.iter().find(|f| f.name().as_str() == *k) {
+                    Some(f) => {
+                        e = e.struct_().field_by_name(k);
+                        dtype = f.dtype().clone();
+                    }
+                    None => return null_string(),
+                }
+            }
+            _ => return null_string(),
+        }
+    }
+    match dtype {
+        DataType::String => e,
+        d if d.is_primitive() || d.is_bool() => e.cast(DataType::String),
+        _ => null_string(),
+    }
+}
+
+/// The needed columns of one object, checked and normalised to expressions.
+struct Columns {
+    tenant: Expr,
+    id: Expr,
+    time: Expr,
+    category: Expr,
+    operation: Expr,
+    result: Expr,
+    targets: Dynamic,
+    initiated: Dynamic,
+}
+
+impl Columns {
+    fn resolve(object: &str, schema: &Schema) -> Result<Self> {
+        let get = |name: &str| -> Result<&DataType> {
+            schema.get(name).ok_or_else(|| Error::MissingColumn {
+                object: object.to_string(),
+                column: name.to_string(),
+                needed: NEEDED.join(", "),
+            })
+        };
+        let wrong = |name: &str, found: &DataType, expected: &str| Error::WrongType {
+            object: object.to_string(),
+            column: name.to_string(),
+            found: found.to_string(),
+            expected: expected.to_string(),
+        };
+        let string = |name: &str| -> Result<Expr> {
+            match get(name)? {
+                DataType::String => Ok(col(name)),
+                DataType::Null => Ok(null_string()),
+                d if d.is_categorical() || d.is_enum() => Ok(col(name).cast(DataType::String)),
+                d => Err(wrong(name, d, "string")),
+            }
+        };
+        let dynamic = |name: &str, nested_ok: fn(&DataType) -> bool| -> Result<Dynamic> {
+            match get(name)? {
+                DataType::String => Ok(Dynamic::Json(col(name))),
+                DataType::Null => Ok(Dynamic::Absent),
+                d if nested_ok(d) => Ok(Dynamic::Nested(col(name), d.clone())),
+                d => Err(wrong(name, d, "JSON string or nested list/struct")),
+            }
+        };
+        let time = match get("TimeGenerated")? {
+            // The physical value of a zoned datetime is already UTC; a naive one is taken as UTC.
+            DataType::Datetime(_, _) => col("TimeGenerated").dt().timestamp(TimeUnit::Nanoseconds),
+            d => return Err(wrong("TimeGenerated", d, "timestamp")),
+        };
+        Ok(Columns {
+            tenant: string("TenantId")?.fill_null(lit("")),
+            id: string("Id")?,
+            time,
+            category: string("Category")?,
+            operation: string("OperationName")?,
+            result: string("Result")?,
+            targets: dynamic("TargetResources", |d| matches!(d, DataType::List(_)))?,
+            initiated: dynamic("InitiatedBy", |d| matches!(d, DataType::Struct(_)))?,
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! unredeemed: hunt Entra ID guest invites that were never redeemed, over archived AuditLogs.
+//!
+//! The stages, in order: [`source`] lists the archive, [`extract`] turns AuditLogs rows into
+//! invite/redeem events, [`detect`] evaluates the rule (both readings), [`baseline`] pairs
+//! invites with redeems for time-to-redeem, and [`report`] writes the results. [`cli`] turns
+//! flags into a validated [`RunJob`] before any of them runs.
+
+pub mod baseline;
+pub mod cli;
+pub mod detect;
+pub mod error;
+pub mod extract;
+pub mod generate;
+pub mod report;
+pub mod rule;
+pub mod source;
+pub mod timefmt;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use polars::prelude::*;
+
+use crate::detect::{Semantics, Window};
+pub use crate::error::{Error, Result};
+use crate::extract::{ev, ScanFilter};
+use crate::report::{Outputs, Summary, TenantCounts};
+use crate::timefmt::{format_instant, NANOS_PER_SECOND};
+
+/// When the rule is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// The latest `TimeGenerated` in the archive, so reruns give the same answer.
+    Latest,
+    At(i64),
+}
+
+/// A validated `run`: every stage takes this, never the raw flags.
+#[derive(Debug, Clone)]
+pub struct RunJob {
+    pub archive: PathBuf,
+    pub out: PathBuf,
+    pub as_of: AsOf,
+    pub lookback: i64,
+    pub threshold: i64,
+    pub semantics: Semantics,
+    pub since: Option<i64>,
+    pub tenants: Vec<String>,
+    pub quiet: bool,
+}
+
+/// What a run produced (also written as `summary.json`).
+pub struct RunOutcome {
+    pub summary: Summary,
+}
+
+fn progress(quiet: bool, msg: impl AsRef<str>) {
+    if !quiet {
+        eprintln!("{}", msg.as_ref());
+    }
+}
+
+pub fn run(job: &RunJob) -> Result<RunOutcome> {
+    let objects = source::list_archive(&job.archive)?;
+    progress(
+        job.quiet,
+        format!(
+            "unredeemed: scanning {} object(s) under {}",
+            objects.len(),
+            job.archive.display()
+        ),
+    );
+    let filter = ScanFilter {
+        tenants: job.tenants.clone(),
+        since: job.since,
+    };
+    let x = extract::extract_archive(&objects, &filter)?;
+    let as_of = match job.as_of {
+        AsOf::At(t) => t,
+        AsOf::Latest => x.max_time.ok_or_else(|| Error::ArchiveUnreadable {
+            location: job.archive.display().to_string(),
+            reason: "the archive holds no rows, so there is no latest TimeGenerated; pass --as-of"
+                .into(),
+        })?,
+    };
+    let window = Window {
+        as_of,
+        lookback: job.lookback,
+        threshold: job.threshold,
+    };
+
+    let tenants: Vec<String> = x
+        .tenant_rows
+        .keys()
+        .filter(|t| job.tenants.is_empty() || job.tenants.contains(t))
+        .cloned()
+        .collect();
+    for t in &job.tenants {
+        if !x.tenant_rows.contains_key(t) {
+            progress(
+                job.quiet,
+                format!("unredeemed: warning: tenant `{t}` has no rows in the archive"),
+            );
+        }
+    }
+
+    let findings = detect::findings(&x.events, window, job.semantics)?;
+    let ttr = baseline::time_to_redeem(&x.events, as_of)?;
+    let by_tenant = baseline::by_tenant(&ttr, &tenants)?;
+    let counts = detect::event_counts(&x.events, as_of)?;
+
+    let mut per_tenant: BTreeMap<String, TenantCounts> = tenants
+        .iter()
+        .map(|t| {
+            let c = TenantCounts {
+                rows: x.tenant_rows[t],
+                ..Default::default()
+            };
+            (t.clone(), c)
+        })
+        .collect();
+    let u = |df: &DataFrame, c: &str| -> Result<Vec<u64>> {
+        let s = df
+            .column(c)?
+            .as_materialized_series()
+            .cast(&DataType::UInt64)?;
+        Ok(s.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+    };
+    let names = |df: &DataFrame| -> Result<Vec<String>> {
+        Ok(df
+            .column(ev::TENANT)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect())
+    };
+    {
+        let t = names(&counts)?;
+        let (inv, app, inv0, red, red0) = (
+            u(&counts, "invites")?,
+            u(&counts, "app_initiated_invites")?,
+            u(&counts, "invites_without_upn")?,
+            u(&counts, "redeems")?,
+            u(&counts, "redeems_without_upn")?,
+        );
+        for i in 0..t.len() {
+            if let Some(c) = per_tenant.get_mut(&t[i]) {
+                c.invites = inv[i];
+                c.app_initiated_invites = app[i];
+                c.invites_without_upn = inv0[i];
+                c.redeems = red[i];
+                c.redeems_without_upn = red0[i];
+            }
+        }
+        let t = names(&by_tenant)?;
+        let (red, pen) = (u(&by_tenant, "Redeemed")?, u(&by_tenant, "Pending")?);
+        for i in 0..t.len() {
+            if let Some(c) = per_tenant.get_mut(&t[i]) {
+                c.baseline_redeemed = red[i];
+                c.baseline_pending = pen[i];
+            }
+        }
+        for t in names(&findings)? {
+            if let Some(c) = per_tenant.get_mut(&t) {
+                c.findings += 1;
+            }
+        }
+    }
+    let sum = |f: fn(&TenantCounts) -> u64| per_tenant.values().map(f).sum::<u64>();
+    let summary = Summary {
+        as_of: format_instant(as_of),
+        lookback_seconds: job.lookback / NANOS_PER_SECOND,
+        threshold_seconds: job.threshold / NANOS_PER_SECOND,
+        semantics: job.semantics,
+        since: job.since.map(format_instant),
+        rule: rule::RULE,
+        archive: job.archive.display().to_string(),
+        files: x.files,
+        bytes: x.bytes,
+        rows_scanned: x.rows_scanned,
+        invites: sum(|c| c.invites),
+        redeems: sum(|c| c.redeems),
+        findings: sum(|c| c.findings),
+        duplicates_dropped: x.duplicates_dropped,
+        app_initiated_invites: sum(|c| c.app_initiated_invites),
+        invites_without_upn: sum(|c| c.invites_without_upn),
+        redeems_without_upn: sum(|c| c.redeems_without_upn),
+        unparseable_json: x.unparseable_json,
+        tenants: per_tenant,
+    };
+
+    let sink = source::Sink::open(&job.out)?;
+    report::write_all(
+        &sink,
+        &Outputs {
+            summary: &summary,
+            window,
+            findings: &findings,
+            time_to_redeem: &ttr,
+            by_tenant: &by_tenant,
+        },
+    )?;
+    progress(
+        job.quiet,
+        format!("unredeemed: reports written to {}", job.out.display()),
+    );
+    Ok(RunOutcome { summary })
+}

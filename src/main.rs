@@ -1,0 +1,51 @@
+//! The binary: parse flags, run, map the outcome to the documented exit codes.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use unredeemed::cli::{Cli, Command};
+use unredeemed::{generate, report, run, Error};
+
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("unredeemed: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<u8, Error> {
+    match command {
+        Command::Run(args) => {
+            let job = args.resolve()?;
+            let outcome = run(&job)?;
+            let table = report::stdout_table(&outcome.summary);
+            let _ = std::io::stdout().write_all(table.as_bytes());
+            Ok(if args.fail_on_findings && outcome.summary.findings > 0 {
+                1
+            } else {
+                0
+            })
+        }
+        Command::Generate(args) => {
+            let spec = args.resolve()?;
+            let stats = generate::generate(&spec, &args.out)?;
+            println!(
+                "wrote {} rows ({} invites) in {} files, {} bytes, under {}",
+                stats.rows,
+                stats.invites,
+                stats.files,
+                stats.bytes,
+                args.out.display()
+            );
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Writers: per-tenant findings (Parquet, CSV, Markdown), the baseline, `summary.json`, and the
+//! short table on stdout. Every object is serialised in memory and written with one atomic put.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::detect::{Semantics, Window};
+use crate::error::{Error, Result};
+use crate::extract::ev;
+use crate::rule::Rule;
+use crate::source::Sink;
+use crate::timefmt::{format_duration, format_instant, NANOS_PER_SECOND};
+
+/// Per-tenant counts in `summary.json` and on stdout.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TenantCounts {
+    pub rows: u64,
+    pub invites: u64,
+    pub redeems: u64,
+    pub findings: u64,
+    pub baseline_redeemed: u64,
+    pub baseline_pending: u64,
+    pub app_initiated_invites: u64,
+    pub invites_without_upn: u64,
+    pub redeems_without_upn: u64,
+}
+
+/// `summary.json`: what was evaluated, over what, and what came out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub as_of: String,
+    pub lookback_seconds: i64,
+    pub threshold_seconds: i64,
+    pub semantics: Semantics,
+    pub since: Option<String>,
+    pub rule: Rule,
+    pub archive: String,
+    pub files: usize,
+    pub bytes: u64,
+    pub rows_scanned: u64,
+    pub invites: u64,
+    pub redeems: u64,
+    pub findings: u64,
+    pub duplicates_dropped: u64,
+    pub app_initiated_invites: u64,
+    pub invites_without_upn: u64,
+    pub redeems_without_upn: u64,
+    pub unparseable_json: u64,
+    pub tenants: BTreeMap<String, TenantCounts>,
+}
+
+/// Everything one run writes.
+pub struct Outputs<'a> {
+    pub summary: &'a Summary,
+    pub window: Window,
+    /// All findings, times as i64 ns.
+    pub findings: &'a DataFrame,
+    pub time_to_redeem: &'a DataFrame,
+    pub by_tenant: &'a DataFrame,
+}
+
+/// Output timestamps: microseconds (what ADX and most readers use), zoned UTC.
+fn utc(name: &str) -> Expr {
+    let zoned = |unit| DataType::Datetime(unit, Some(TimeZone::UTC));
+    // Internal times are i64 ns: reinterpret as ns, then convert the unit.
+    col(name)
+        .cast(zoned(TimeUnit::Nanoseconds))
+        .cast(zoned(TimeUnit::Microseconds))
+}
+
+fn with_utc(df: &DataFrame, names: &[&str]) -> Result<DataFrame> {
+    let exprs: Vec<Expr> = names.iter().map(|n| utc(n)).collect();
+    Ok(df.clone().lazy().with_columns(exprs).collect()?)
+}
+
+pub fn parquet_bytes(df: &DataFrame) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut df = df.clone();
+    ParquetWriter::new(&mut buf).finish(&mut df)?;
+    Ok(buf)
+}
+
+fn csv_bytes(df: &DataFrame) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut df = df.clone();
+    CsvWriter::new(&mut buf)
+        .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.6fZ".into()))
+        .finish(&mut df)?;
+    Ok(buf)
+}
+
+/// Folder-safe form of a tenant id (ids are GUIDs; anything else is percent-encoded).
+pub fn tenant_dir(tenant: &str) -> String {
+    let mut s = String::from("tenant=");
+    for b in tenant.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
+            s.push(b as char);
+        } else {
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    s
+}
+
+pub fn write_all(sink: &Sink, o: &Outputs) -> Result<()> {
+    let findings = with_utc(o.findings, &["InviteTime"])?;
+    for tenant in o.summary.tenants.keys() {
+        let mine = findings
+            .clone()
+            .lazy()
+            .filter(col(ev::TENANT).eq(lit(tenant.as_str())))
+            .collect()?;
+        let dir = tenant_dir(tenant);
+        sink.put(&format!("{dir}/findings.parquet"), parquet_bytes(&mine)?)?;
+        sink.put(&format!("{dir}/findings.csv"), csv_bytes(&mine)?)?;
+        let raw = o
+            .findings
+            .clone()
+            .lazy()
+            .filter(col(ev::TENANT).eq(lit(tenant.as_str())))
+            .collect()?;
+        let md = markdown(o, tenant, &raw)?;
+        sink.put(&format!("{dir}/report.md"), md.into_bytes())?;
+    }
+    let ttr = with_utc(o.time_to_redeem, &["InviteTime", "RedeemTime"])?;
+    sink.put("baseline/time_to_redeem.parquet", parquet_bytes(&ttr)?)?;
+    sink.put("baseline/by_tenant.parquet", parquet_bytes(o.by_tenant)?)?;
+    let json = serde_json::to_vec_pretty(o.summary)
+        .map_err(|e| Error::write(sink.root().join("summary.json"), e))?;
+    sink.put("summary.json", json)?;
+    Ok(())
+}
+
+/// `3d 4h`, `2h 5m`, `45s`: readable age for reports.
+pub fn human_seconds(secs: f64) -> String {
+    let s = secs.max(0.0).round() as i64;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m {}s", s % 60),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+fn markdown(o: &Outputs, tenant: &str, findings: &DataFrame) -> Result<String> {
+    let s = o.summary;
+    let w = o.window;
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", s.rule.name);
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| Tenant | `{tenant}` |");
+    let _ = writeln!(md, "| Rule id | `{}` |", s.rule.id);
+    let _ = writeln!(md, "| Severity | {} |", s.rule.severity);
+    let _ = writeln!(md, "| Tactic | {} |", s.rule.tactics.join(", "));
+    let _ = writeln!(md, "| Technique | {} |", s.rule.techniques.join(", "));
+    let _ = writeln!(md, "| Semantics | {} |", s.semantics.as_str());
+    let _ = writeln!(md, "| Evaluated at (T) | {} |", s.as_of);
+    let lo = format_instant(w.as_of - w.lookback);
+    let th = format_instant(w.as_of - w.threshold);
+    let window = match s.semantics {
+        Semantics::Intended => format!(
+            "invites after {lo} and at or before {th} (lookback {}, threshold {}) with no successful redeem of the same guest between the invite and T",
+            format_duration(w.lookback),
+            format_duration(w.threshold)
+        ),
+        Semantics::Sentinel => format!(
+            "as the Sentinel query reads: invites after {th} (newer than the threshold {}) in the {} lookback with no redeem key equal to the guest UPN",
+            format_duration(w.threshold),
+            format_duration(w.lookback)
+        ),
+    };
+    let _ = writeln!(md, "| Window | {window} |");
+    if let Some(since) = &s.since {
+        let _ = writeln!(md, "| History since | {since} |");
+    }
+
+    let _ = writeln!(md, "\n## Findings ({})\n", findings.height());
+    if findings.height() == 0 {
+        let _ = writeln!(md, "No unredeemed invite in the window.");
+    } else {
+        // Group by (guest, inviter) in Rust: a tenant's findings are few.
+        let txt = |c: &str| -> Result<Vec<String>> {
+            Ok(findings
+                .column(c)?
+                .str()?
+                .iter()
+                .map(|v| v.unwrap_or("").to_string())
+                .collect())
+        };
+        let (upn, who, ip) = (
+            txt("TargetUPN")?,
+            txt("InviteInitiator")?,
+            txt("IPAddress")?,
+        );
+        let times = findings.column("InviteTime")?.i64()?.clone();
+        let pending = findings.column("PendingSeconds")?.f64()?.clone();
+        let mut groups: BTreeMap<(&str, &str), Group> = BTreeMap::new();
+        for i in 0..findings.height() {
+            let g = groups.entry((&upn[i], &who[i])).or_default();
+            let t = times.get(i).unwrap_or(0);
+            g.n += 1;
+            g.first = Some(g.first.map_or(t, |f| f.min(t)));
+            g.last = Some(g.last.map_or(t, |l| l.max(t)));
+            g.pending = g.pending.max(pending.get(i).unwrap_or(0.0));
+            if !ip[i].is_empty() {
+                g.ips.insert(&ip[i]);
+            }
+        }
+        let _ = writeln!(
+            md,
+            "| Guest (TargetUPN) | Account (InviteInitiator) | IP (IPAddress) | Invites | First invite | Last invite | Pending for |"
+        );
+        let _ = writeln!(md, "|---|---|---|---:|---|---|---|");
+        let cell = |v: &str| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                format!("`{}`", v.replace('|', "\\|"))
+            }
+        };
+        for ((upn, who), g) in &groups {
+            let ips: Vec<&str> = g.ips.iter().copied().collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                cell(upn),
+                cell(who),
+                cell(&ips.join(", ")),
+                g.n,
+                g.first.map(format_instant).unwrap_or_default(),
+                g.last.map(format_instant).unwrap_or_default(),
+                human_seconds(g.pending),
+            );
+        }
+    }
+
+    let _ = writeln!(md, "\n## Baseline of time to redeem\n");
+    let _ = writeln!(md, "{}", baseline_line(o.by_tenant, tenant)?);
+    Ok(md)
+}
+
+#[derive(Default)]
+struct Group<'a> {
+    n: usize,
+    ips: std::collections::BTreeSet<&'a str>,
+    first: Option<i64>,
+    last: Option<i64>,
+    pending: f64,
+}
+
+/// One sentence on the tenant's time-to-redeem history.
+pub fn baseline_line(by_tenant: &DataFrame, tenant: &str) -> Result<String> {
+    let row = by_tenant
+        .clone()
+        .lazy()
+        .filter(col(ev::TENANT).eq(lit(tenant)))
+        .collect()?;
+    if row.height() == 0 {
+        return Ok("No invites in the scanned history.".into());
+    }
+    let int = |c: &str| -> Result<i64> { Ok(row.column(c)?.i64()?.get(0).unwrap_or(0)) };
+    let f = |c: &str| -> Result<Option<f64>> { Ok(row.column(c)?.f64()?.get(0)) };
+    let (inv, red, pen) = (int("Invites")?, int("Redeemed")?, int("Pending")?);
+    let mut line = format!("{inv} invites up to T: {red} redeemed, {pen} pending.");
+    if let (Some(p50), Some(p90), Some(p95), Some(p99), Some(max)) = (
+        f("P50Seconds")?,
+        f("P90Seconds")?,
+        f("P95Seconds")?,
+        f("P99Seconds")?,
+        f("MaxSeconds")?,
+    ) {
+        let _ = write!(
+            line,
+            " Time to redeem: p50 {}, p90 {}, p95 {}, p99 {}, max {}.",
+            human_seconds(p50),
+            human_seconds(p90),
+            human_seconds(p95),
+            human_seconds(p99),
+            human_seconds(max)
+        );
+    }
+    Ok(line)
+}
+
+/// The short human table printed on stdout.
+pub fn stdout_table(s: &Summary) -> String {
+    let mut t = String::new();
+    let width = s.tenants.keys().map(|k| k.len()).max().unwrap_or(6).max(6);
+    let _ = writeln!(
+        t,
+        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "TENANT", "INVITES", "REDEEMS", "FINDINGS", "PENDING"
+    );
+    for (tenant, c) in &s.tenants {
+        let _ = writeln!(
+            t,
+            "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
+            tenant, c.invites, c.redeems, c.findings, c.baseline_pending
+        );
+    }
+    let _ = writeln!(
+        t,
+        "{} finding(s) at {} ({} semantics, lookback {}, threshold {})",
+        s.findings,
+        s.as_of,
+        s.semantics.as_str(),
+        format_duration(s.lookback_seconds * NANOS_PER_SECOND),
+        format_duration(s.threshold_seconds * NANOS_PER_SECOND),
+    );
+    t
+}

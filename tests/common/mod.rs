@@ -1,0 +1,223 @@
+//! Helpers shared by the integration tests: literal AuditLogs rows written as real Parquet,
+//! a run of the library over them, and readers for what it wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use unredeemed::detect::Semantics;
+use unredeemed::timefmt::{parse_duration, parse_instant};
+use unredeemed::{run, AsOf, RunJob};
+
+pub const T0: &str = "2026-03-01T00:00:00Z";
+
+/// One AuditLogs row, dynamic columns as JSON text.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    pub tenant: String,
+    pub id: String,
+    pub time: String,
+    pub category: String,
+    pub operation: String,
+    pub result: String,
+    pub targets: String,
+    pub initiated: String,
+}
+
+pub fn ts(text: &str) -> i64 {
+    parse_instant(text).unwrap()
+}
+
+/// T0 shifted by a KQL duration (`-3d`, `+90m`).
+pub fn at(offset: &str) -> String {
+    let (sign, d) = offset.split_at(1);
+    let ns = parse_duration(d).unwrap() * if sign == "-" { -1 } else { 1 };
+    unredeemed::timefmt::format_instant(ts(T0) + ns)
+}
+
+pub fn invite(tenant: &str, id: &str, time: &str, guest_upn: &str, by: &str) -> Audit {
+    Audit {
+        tenant: tenant.into(),
+        id: id.into(),
+        time: time.into(),
+        category: "UserManagement".into(),
+        operation: "Invite external user".into(),
+        result: "success".into(),
+        targets: format!(
+            r#"[{{"id":"g1","displayName":null,"type":"User","userPrincipalName":"{guest_upn}","modifiedProperties":[]}}]"#
+        ),
+        initiated: format!(
+            r#"{{"user":{{"id":"u1","userPrincipalName":"{by}","ipAddress":"203.0.113.7","roles":[]}}}}"#
+        ),
+    }
+}
+
+pub fn app_invite(tenant: &str, id: &str, time: &str, guest_upn: &str) -> Audit {
+    Audit {
+        initiated: r#"{"app":{"appId":"a1","displayName":"Microsoft.Azure.SyncFabric"}}"#.into(),
+        ..invite(tenant, id, time, guest_upn, "")
+    }
+}
+
+/// A redeem as public samples show it: text in displayName, bare UPN in userPrincipalName.
+pub fn redeem(tenant: &str, id: &str, time: &str, guest_upn: &str) -> Audit {
+    redeem_raw(
+        tenant,
+        id,
+        time,
+        &format!("UPN: {guest_upn}, Email: guest@partner.example, InvitationId: 1, Source: OTP"),
+        guest_upn,
+    )
+}
+
+/// A redeem as some archives have it: the `UPN: …` text in userPrincipalName.
+pub fn redeem_text_in_upn(tenant: &str, id: &str, time: &str, guest_upn: &str) -> Audit {
+    redeem_raw(
+        tenant,
+        id,
+        time,
+        "Guest Person",
+        &format!("UPN: {guest_upn}, Email: guest@partner.example, InvitationId: 1, Source: OTP"),
+    )
+}
+
+pub fn redeem_raw(tenant: &str, id: &str, time: &str, display: &str, upn: &str) -> Audit {
+    Audit {
+        tenant: tenant.into(),
+        id: id.into(),
+        time: time.into(),
+        category: "UserManagement".into(),
+        operation: "Redeem external user invite".into(),
+        result: "success".into(),
+        targets: serde_json::json!([{"id": "g1", "displayName": display, "type": "User", "userPrincipalName": upn}])
+            .to_string(),
+        initiated: r#"{"user":{"id":"g1","userPrincipalName":"guest@partner.example","ipAddress":"198.51.100.9"}}"#.into(),
+    }
+}
+
+pub fn frame(rows: &[Audit]) -> DataFrame {
+    let s = |name: &str, f: fn(&Audit) -> String| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
+    };
+    let times: Vec<i64> = rows.iter().map(|r| ts(&r.time) / 1_000).collect();
+    DataFrame::new_infer_height(vec![
+        s("TenantId", |r| r.tenant.clone()),
+        s("Id", |r| r.id.clone()),
+        Column::new("TimeGenerated".into(), times)
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+        s("Category", |r| r.category.clone()),
+        s("OperationName", |r| r.operation.clone()),
+        s("Result", |r| r.result.clone()),
+        s("TargetResources", |r| r.targets.clone()),
+        s("InitiatedBy", |r| r.initiated.clone()),
+        s("LoggedByService", |_| "Core Directory".into()),
+    ])
+    .unwrap()
+}
+
+pub fn write_parquet(df: &DataFrame, path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::File::create(path).unwrap();
+    ParquetWriter::new(&mut f).finish(&mut df.clone()).unwrap();
+}
+
+pub fn read_parquet(path: &Path) -> DataFrame {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(f).finish().unwrap()
+}
+
+pub struct Opts {
+    pub semantics: Semantics,
+    pub as_of: Option<&'static str>,
+    pub lookback: &'static str,
+    pub threshold: &'static str,
+    pub since: Option<&'static str>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            semantics: Semantics::Intended,
+            as_of: Some(T0),
+            lookback: "14d",
+            threshold: "5d",
+            since: None,
+        }
+    }
+}
+
+pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
+    RunJob {
+        archive: archive.to_path_buf(),
+        out: out.to_path_buf(),
+        as_of: o.as_of.map(|t| AsOf::At(ts(t))).unwrap_or(AsOf::Latest),
+        lookback: parse_duration(o.lookback).unwrap(),
+        threshold: parse_duration(o.threshold).unwrap(),
+        semantics: o.semantics,
+        since: o.since.map(ts),
+        tenants: vec![],
+        quiet: true,
+    }
+}
+
+/// Writes `rows` as one Parquet object, runs the job, returns (temp dir, out dir).
+pub fn run_rows(rows: &[Audit], o: &Opts) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    write_parquet(
+        &frame(rows),
+        &archive.join("y=2026/m=03/d=01/part-0.parquet"),
+    );
+    let out = dir.path().join("out");
+    run(&job(&archive, &out, o)).unwrap();
+    (dir, out)
+}
+
+/// Sorted `Id`s of all findings under `out`.
+pub fn finding_ids(out: &Path) -> Vec<String> {
+    let mut ids = vec![];
+    for entry in std::fs::read_dir(out).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("tenant=")
+        {
+            let df = read_parquet(&p.join("findings.parquet"));
+            ids.extend(
+                df.column("Id")
+                    .unwrap()
+                    .str()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.unwrap().to_string()),
+            );
+        }
+    }
+    ids.sort();
+    ids
+}
+
+pub fn intended(rows: &[Audit]) -> Vec<String> {
+    let (_d, out) = run_rows(rows, &Opts::default());
+    finding_ids(&out)
+}
+
+pub fn sentinel(rows: &[Audit]) -> Vec<String> {
+    let (_d, out) = run_rows(
+        rows,
+        &Opts {
+            semantics: Semantics::Sentinel,
+            ..Opts::default()
+        },
+    );
+    finding_ids(&out)
+}
+
+pub fn summary(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
