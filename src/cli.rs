@@ -137,7 +137,7 @@ impl GenerateArgs {
                 "--tenants and --days must be at least 1".into(),
             ));
         }
-        if !(self.invites_per_day >= 0.0) {
+        if self.invites_per_day.is_nan() || self.invites_per_day < 0.0 {
             return Err(Error::Usage(
                 "--invites-per-day must be zero or more".into(),
             ));

@@ -197,3 +197,69 @@ pub fn event_counts(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
         .collect()?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redeem_upns(display: &[Option<&str>], upn: &[Option<&str>]) -> Vec<Option<String>> {
+        let df = df!(ev::TR_DISPLAY => display, ev::TR_UPN => upn).unwrap();
+        let out = df
+            .lazy()
+            .select([intended_redeem_upn().alias("u")])
+            .collect()
+            .unwrap();
+        out.column("u")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(String::from))
+            .collect()
+    }
+
+    #[test]
+    fn intended_redeem_upn_prefers_display_name_then_upn_text_then_bare_upn() {
+        let got = redeem_upns(
+            &[
+                Some("UPN: a#EXT#@t, Email: a@x, InvitationId: 1"),
+                Some("Jane"),
+                None,
+                Some("Jane"),
+                Some("UPN: d#EXT#@t, Email: d@x"),
+            ],
+            &[
+                Some("ignored#EXT#@t"),
+                Some("UPN: b#EXT#@t, Email: b@x"),
+                Some("c#EXT#@t"),
+                Some("Guest User"),
+                None,
+            ],
+        );
+        assert_eq!(
+            got,
+            [
+                Some("a#EXT#@t".to_string()),
+                Some("b#EXT#@t".to_string()),
+                Some("c#EXT#@t".to_string()),
+                None,
+                Some("d#EXT#@t".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn seconds_between_keeps_sub_second_precision_at_epoch_scale() {
+        let t = 1_772_409_548_594_000_000i64; // 2026-03-01T23:59:08.594Z
+        let df = df!("a" => [t], "b" => [t - 1_133_103_616_000_000]).unwrap();
+        let s = df
+            .lazy()
+            .select([seconds_between(col("a"), col("b")).alias("s")])
+            .collect()
+            .unwrap();
+        assert_eq!(
+            s.column("s").unwrap().f64().unwrap().get(0),
+            Some(1_133_103.616)
+        );
+    }
+}
