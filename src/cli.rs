@@ -1,7 +1,5 @@
 //! Command-line flags, and their resolution into validated jobs before any work starts.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand};
 
 use crate::detect::Semantics;
@@ -10,17 +8,40 @@ use crate::generate::GenSpec;
 use crate::timefmt::{now, parse_duration, parse_instant};
 use crate::{AsOf, RunJob};
 
-pub const EXIT_CODES: &str = "\
+macro_rules! storage_help {
+    () => {
+        "\
+Storage:
+  --archive and --out take a path, file://, az://container/prefix,
+  abfs[s]://container@account.dfs.core.windows.net/prefix,
+  https://account.blob.core.windows.net/container/prefix, s3://bucket/prefix or gs://bucket/prefix.
+  Credentials and endpoints come from object_store's environment variables:
+  AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY, AZURE_STORAGE_SAS_KEY,
+  AZURE_STORAGE_USE_EMULATOR (with AZURITE_BLOB_STORAGE_URL), AWS_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP, GOOGLE_SERVICE_ACCOUNT,
+  GOOGLE_SERVICE_ACCOUNT_KEY, GOOGLE_BUCKET; --storage-option KEY=VALUE sets any other builder
+  key (e.g. azure_storage_account_name=acct). Secrets never appear in logs, errors or reports."
+    };
+}
+
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  the run completed (with or without findings)
   1  --fail-on-findings was given and there is at least one finding
   2  usage or configuration error (bad flag, duration or time)
   3  the archive could not be read (missing or corrupt object, missing or mistyped column)
-  4  a report could not be written";
+  4  a report could not be written"
+    };
+}
+
+pub const EXIT_CODES: &str = exit_codes!();
+const HELP_FOOTER: &str = concat!(storage_help!(), "\n\n", exit_codes!());
 
 /// Hunt Entra ID guest invites that were never redeemed, over archived AuditLogs (Parquet).
 #[derive(Debug, Parser)]
-#[command(name = "unredeemed", version, after_help = EXIT_CODES)]
+#[command(name = "unredeemed", version, after_help = HELP_FOOTER)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,7 +50,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate the rule as of a point in time and write per-tenant reports and the baseline.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = HELP_FOOTER)]
     Run(RunArgs),
     /// Write a deterministic synthetic AuditLogs archive (Parquet) for tests, samples and benches.
     Generate(GenerateArgs),
@@ -37,12 +58,18 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Archive root: a folder searched recursively for `*.parquet` (or one file).
+    /// Archive root (path or URL): searched recursively for `*.parquet` (or one object).
     #[arg(long, default_value = "data/sample")]
-    pub archive: PathBuf,
-    /// Folder the reports are written to.
+    pub archive: String,
+    /// Folder (path or URL) the reports are written to.
     #[arg(long, default_value = "reports")]
-    pub out: PathBuf,
+    pub out: String,
+    /// Extra object_store setting, KEY=VALUE; repeat for several.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub storage_options: Vec<(String, String)>,
+    /// Skip unreadable or corrupt objects (listed in summary.json) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_files: bool,
     /// Evaluate as of this time (RFC 3339, a UTC date-time or date, or `now`).
     /// Default: the latest TimeGenerated in the archive, so reruns give the same answer.
     #[arg(long, value_name = "TIME|now")]
@@ -86,6 +113,8 @@ impl RunArgs {
         Ok(RunJob {
             archive: self.archive.clone(),
             out: self.out.clone(),
+            storage_options: self.storage_options.clone(),
+            skip_bad_files: self.skip_bad_files,
             as_of,
             lookback,
             threshold,
@@ -99,9 +128,12 @@ impl RunArgs {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Folder to write the archive to (hive-dated folders `y=YYYY/m=MM/d=DD`).
+    /// Folder (path or URL) to write the archive to, in hive-dated folders `y=YYYY/m=MM/d=DD`.
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: String,
+    /// Extra object_store setting, KEY=VALUE; repeat for several.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub storage_options: Vec<(String, String)>,
     /// Number of tenants (workspaces).
     #[arg(long, default_value_t = 3)]
     pub tenants: u32,
@@ -152,5 +184,12 @@ impl GenerateArgs {
             nested: self.nested,
             rows_per_file: self.rows_per_file.max(1),
         })
+    }
+}
+
+fn parse_option(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err("expected KEY=VALUE".to_string()),
     }
 }

@@ -32,6 +32,10 @@ pub enum Error {
         expected: String,
     },
 
+    /// An object could not be fetched from its store (exit 3).
+    #[error("cannot read `{object}`: {reason}")]
+    ObjectUnreadable { object: String, reason: String },
+
     /// An object is not readable Parquet (corrupt, truncated) (exit 3).
     #[error("`{object}`: not a readable Parquet file: {reason}")]
     CorruptObject { object: String, reason: String },
@@ -53,6 +57,7 @@ impl Error {
             Error::ArchiveUnreadable { .. }
             | Error::MissingColumn { .. }
             | Error::WrongType { .. }
+            | Error::ObjectUnreadable { .. }
             | Error::CorruptObject { .. } => 3,
             Error::Write { .. } | Error::Polars(_) => 4,
         }

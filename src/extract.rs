@@ -11,8 +11,15 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use std::sync::Arc;
+
+use polars_buffer::Buffer;
+use polars_parquet::parquet::metadata::FileMetadata;
+
 use crate::error::{Error, Result};
-use crate::source::SourceObject;
+use crate::progress::Progress;
+use crate::prune::{object_may_match, row_group_may_match, TimeWindow};
+use crate::source::{block_on, fetch_needed, Location, SourceObject};
 
 pub const CATEGORY: &str = "usermanagement";
 pub const INVITE_OP: &str = "invite external user";
@@ -64,45 +71,128 @@ pub struct ScanFilter {
 pub struct Extracted {
     /// Deduplicated candidate events (see [`ev`]).
     pub events: DataFrame,
-    pub files: usize,
-    pub bytes: u64,
-    pub rows_scanned: u64,
-    /// Latest `TimeGenerated` of any row in the archive (the default as-of).
+    pub metrics: ScanMetrics,
+    /// Latest `TimeGenerated` of any row read (the default as-of).
     pub max_time: Option<i64>,
-    /// Rows per tenant, for every tenant seen in the archive.
+    /// Rows per tenant, for every tenant seen in the rows read.
     pub tenant_rows: BTreeMap<String, u64>,
     pub duplicates_dropped: u64,
     pub unparseable_json: u64,
 }
 
-pub fn extract_archive(objects: &[SourceObject], filter: &ScanFilter) -> Result<Extracted> {
-    let mut frames = Vec::with_capacity(objects.len());
-    let mut out = Extracted {
-        events: DataFrame::empty(),
-        files: objects.len(),
-        bytes: 0,
-        rows_scanned: 0,
-        max_time: None,
-        tenant_rows: BTreeMap::new(),
-        duplicates_dropped: 0,
-        unparseable_json: 0,
+/// What the scan touched, for `summary.json`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ScanMetrics {
+    pub files_listed: usize,
+    /// Objects skipped whole: by their date folders or, all row groups out of the window, by
+    /// their statistics.
+    pub files_pruned: usize,
+    /// Objects read.
+    pub files: usize,
+    pub row_groups_pruned: usize,
+    /// Total size of the objects read.
+    pub bytes: u64,
+    /// Bytes actually fetched from storage (footers and needed column chunks).
+    pub bytes_read: u64,
+    pub rows_scanned: u64,
+    /// Objects skipped with `--skip-bad-files`, with the reason.
+    pub bad_files: Vec<BadFile>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadFile {
+    pub key: String,
+    pub reason: String,
+}
+
+/// How to scan: which rows matter, and what to do with a bad object.
+pub struct ScanPlan<'a> {
+    pub filter: &'a ScanFilter,
+    pub window: TimeWindow,
+    pub skip_bad_files: bool,
+    pub progress: &'a Progress,
+}
+
+/// Objects fetched at once; bounds memory to this many (sparse) objects.
+const IN_FLIGHT: usize = 8;
+
+pub fn extract_archive(
+    loc: &Location,
+    objects: &[SourceObject],
+    plan: &ScanPlan,
+) -> Result<Extracted> {
+    let mut m = ScanMetrics {
+        files_listed: objects.len(),
+        ..Default::default()
     };
-    // Objects are independent: scan them in parallel, fold in key order (errors too, so the
-    // first bad object reported is the first in key order).
-    let scans: Vec<Result<ObjectScan>> = objects
-        .par_iter()
-        .map(|obj| scan_object(obj, filter))
+    let todo: Vec<&SourceObject> = objects
+        .iter()
+        .filter(|o| object_may_match(&o.key, &plan.window))
         .collect();
-    for (obj, scan) in objects.iter().zip(scans) {
-        let scan = scan?;
-        out.bytes += obj.size;
-        out.rows_scanned += scan.rows;
-        out.max_time = out.max_time.max(scan.max_time);
-        for (t, n) in scan.tenant_rows {
-            *out.tenant_rows.entry(t).or_default() += n;
+    m.files_pruned = objects.len() - todo.len();
+    plan.progress
+        .start(todo.len(), todo.iter().map(|o| o.size).sum());
+
+    let mut frames = Vec::with_capacity(todo.len());
+    let mut max_time: Option<i64> = None;
+    let mut tenant_rows: BTreeMap<String, u64> = BTreeMap::new();
+    let window = plan.window;
+    let keep = move |meta: &FileMetadata, rg: usize| row_group_may_match(meta, rg, &window);
+    for batch in todo.chunks(IN_FLIGHT) {
+        let fetched = block_on(futures::future::join_all(
+            batch
+                .iter()
+                .map(|o| fetch_needed(loc.store.as_ref(), o, &NEEDED, &keep)),
+        ))?;
+        // Objects are independent: decode in parallel, fold in key order (errors too, so the
+        // first bad object reported is the first in key order).
+        let scans: Vec<(Result<Option<ObjectScan>>, u64, usize)> = batch
+            .par_iter()
+            .zip(fetched.into_par_iter())
+            .map(|(obj, f)| match f {
+                Err(e) => (Err(e), 0, 0),
+                Ok(f) if f.rows == Some((0, 0)) => (Ok(None), f.bytes_read, f.row_groups_pruned),
+                Ok(f) => {
+                    let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
+                    (
+                        scan_object(&obj.key, f.bytes, f.rows, plan.filter).map(Some),
+                        read,
+                        pruned,
+                    )
+                }
+            })
+            .collect();
+        for (obj, (scan, read, pruned)) in batch.iter().zip(scans) {
+            m.bytes_read += read;
+            m.row_groups_pruned += pruned;
+            plan.progress.advance(obj.size);
+            match scan {
+                Ok(None) => {
+                    m.files_pruned += 1;
+                }
+                Ok(Some(scan)) => {
+                    m.files += 1;
+                    m.bytes += obj.size;
+                    m.rows_scanned += scan.rows;
+                    max_time = max_time.max(scan.max_time);
+                    for (t, n) in scan.tenant_rows {
+                        *tenant_rows.entry(t).or_default() += n;
+                    }
+                    plan.progress.rows(m.rows_scanned);
+                    frames.push(scan.events.lazy());
+                }
+                Err(e) if plan.skip_bad_files && e.exit_code() == 3 => {
+                    plan.progress.warn(&format!("skipping `{}`: {e}", obj.key));
+                    m.bad_files.push(BadFile {
+                        key: obj.key.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
-        frames.push(scan.events.lazy());
     }
+    plan.progress.finish();
     let all = if frames.is_empty() {
         empty_events().lazy()
     } else {
@@ -110,14 +200,20 @@ pub fn extract_archive(objects: &[SourceObject], filter: &ScanFilter) -> Result<
     };
     let all = all.collect()?;
     let before = all.height() as u64;
-    out.events = dedup(all.lazy()).collect()?;
-    out.duplicates_dropped = before - out.events.height() as u64;
-    out.unparseable_json = out
-        .events
+    let events = dedup(all.lazy()).collect()?;
+    let duplicates_dropped = before - events.height() as u64;
+    let unparseable_json = events
         .column(ev::BAD_JSON)?
         .as_materialized_series()
         .sum::<u64>()?;
-    Ok(out)
+    Ok(Extracted {
+        events,
+        metrics: m,
+        max_time,
+        tenant_rows,
+        duplicates_dropped,
+        unparseable_json,
+    })
 }
 
 /// Deliveries repeat in archives: one event per (TenantId, Id), the earliest delivery kept.
@@ -145,21 +241,29 @@ struct ObjectScan {
     tenant_rows: Vec<(String, u64)>,
 }
 
-fn scan_object(obj: &SourceObject, filter: &ScanFilter) -> Result<ObjectScan> {
+fn scan_object(
+    key: &str,
+    bytes: Vec<u8>,
+    rows: Option<(u64, u64)>,
+    filter: &ScanFilter,
+) -> Result<ObjectScan> {
     let corrupt = |e: PolarsError| Error::CorruptObject {
-        object: obj.key.clone(),
+        object: key.to_string(),
         reason: e.to_string(),
     };
     let args = ScanArgsParquet {
         glob: false,
-        // Folder names such as `TenantId=…` must not turn into (clashing) columns.
         hive_options: HiveOptions::new_disabled(),
         ..Default::default()
     };
-    let path = obj.path.to_string_lossy().into_owned();
-    let lf = LazyFrame::scan_parquet(PlRefPath::new(path.as_str()), args).map_err(corrupt)?;
+    let sources = ScanSources::Buffers(Arc::from(vec![Buffer::from(bytes)]));
+    let mut lf = LazyFrame::scan_parquet_sources(sources, args).map_err(corrupt)?;
+    if let Some((offset, len)) = rows {
+        // Only the row groups that were fetched: the slice keeps polars out of the others.
+        lf = lf.slice(offset as i64, len as IdxSize);
+    }
     let schema = lf.clone().collect_schema().map_err(corrupt)?;
-    let cols = Columns::resolve(&obj.key, &schema)?;
+    let cols = Columns::resolve(key, &schema)?;
 
     // Pass 1: per-tenant row counts and latest time (three narrow columns).
     let stats = lf

@@ -7,8 +7,6 @@
 //! invites, invites without a UPN, duplicate deliveries, one UPN in two tenants, and near-miss
 //! operation names. Same seed, same bytes.
 
-use std::path::Path;
-
 use chrono::{DateTime, Datelike, Utc};
 use polars::prelude::*;
 use rand::seq::SliceRandom;
@@ -17,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 use crate::report::parquet_bytes;
-use crate::source::Sink;
+use crate::source::{Location, Sink};
 
 #[derive(Debug, Clone)]
 pub struct GenSpec {
@@ -629,7 +627,7 @@ fn details_dtype() -> DataType {
 }
 
 /// Writes the archive under `out` as `y=YYYY/m=MM/d=DD/part-NNNNN.parquet`.
-pub fn generate(spec: &GenSpec, out: &Path) -> Result<GenStats> {
+pub fn generate(spec: &GenSpec, out: &Location) -> Result<GenStats> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let start_us = spec.start.div_euclid(1_000);
     let end_us = start_us + spec.days as i64 * DAY;
@@ -644,7 +642,7 @@ pub fn generate(spec: &GenSpec, out: &Path) -> Result<GenStats> {
             .count() as u64,
         ..Default::default()
     };
-    let sink = Sink::open(out)?;
+    let sink = Sink::open(out.clone());
     let mut next_guest = 0;
     for day in 0..spec.days as i64 {
         let day_start = start_us + day * DAY;

@@ -11,19 +11,22 @@ pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod generate;
+pub mod progress;
+pub mod prune;
 pub mod report;
 pub mod rule;
 pub mod source;
 pub mod timefmt;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use polars::prelude::*;
 
 use crate::detect::{Semantics, Window};
 pub use crate::error::{Error, Result};
-use crate::extract::{ev, ScanFilter};
+use crate::extract::{ev, ScanFilter, ScanPlan};
+use crate::progress::Progress;
+use crate::prune::TimeWindow;
 use crate::report::{Outputs, Summary, TenantCounts};
 use crate::timefmt::{format_instant, NANOS_PER_SECOND};
 
@@ -38,8 +41,13 @@ pub enum AsOf {
 /// A validated `run`: every stage takes this, never the raw flags.
 #[derive(Debug, Clone)]
 pub struct RunJob {
-    pub archive: PathBuf,
-    pub out: PathBuf,
+    /// Path or URL of the archive.
+    pub archive: String,
+    /// Path or URL of the output folder.
+    pub out: String,
+    /// `--storage-option KEY=VALUE` pairs, on top of the environment.
+    pub storage_options: Vec<(String, String)>,
+    pub skip_bad_files: bool,
     pub as_of: AsOf,
     pub lookback: i64,
     pub threshold: i64,
@@ -54,33 +62,43 @@ pub struct RunOutcome {
     pub summary: Summary,
 }
 
-fn progress(quiet: bool, msg: impl AsRef<str>) {
-    if !quiet {
-        eprintln!("{}", msg.as_ref());
-    }
-}
-
 pub fn run(job: &RunJob) -> Result<RunOutcome> {
-    let objects = source::list_archive(&job.archive)?;
-    progress(
-        job.quiet,
-        format!(
-            "unredeemed: scanning {} object(s) under {}",
-            objects.len(),
-            job.archive.display()
-        ),
-    );
+    let progress = Progress::new(job.quiet);
+    let archive = source::resolve(&job.archive, &job.storage_options, false)?;
+    let out = source::resolve(&job.out, &job.storage_options, true)?;
+    progress.log(&format!("listing {}", archive.display));
+    let objects = source::list_archive(&archive)?;
     let filter = ScanFilter {
         tenants: job.tenants.clone(),
         since: job.since,
     };
-    let x = extract::extract_archive(&objects, &filter)?;
+    let window = TimeWindow {
+        since: job.since,
+        until: match job.as_of {
+            AsOf::At(t) => Some(t),
+            AsOf::Latest => None,
+        },
+    };
+    let plan = ScanPlan {
+        filter: &filter,
+        window,
+        skip_bad_files: job.skip_bad_files,
+        progress: &progress,
+    };
+    let x = extract::extract_archive(&archive, &objects, &plan)?;
+    progress.log(&format!(
+        "read {} of {} object(s) ({} pruned), {} rows, {} bytes fetched",
+        x.metrics.files,
+        x.metrics.files_listed,
+        x.metrics.files_pruned,
+        x.metrics.rows_scanned,
+        x.metrics.bytes_read
+    ));
     let as_of = match job.as_of {
         AsOf::At(t) => t,
         AsOf::Latest => x.max_time.ok_or_else(|| Error::ArchiveUnreadable {
-            location: job.archive.display().to_string(),
-            reason: "the archive holds no rows, so there is no latest TimeGenerated; pass --as-of"
-                .into(),
+            location: archive.display.clone(),
+            reason: "no rows were read, so there is no latest TimeGenerated; pass --as-of".into(),
         })?,
     };
     let window = Window {
@@ -97,10 +115,7 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         .collect();
     for t in &job.tenants {
         if !x.tenant_rows.contains_key(t) {
-            progress(
-                job.quiet,
-                format!("unredeemed: warning: tenant `{t}` has no rows in the archive"),
-            );
+            progress.warn(&format!("tenant `{t}` has no rows in the archive"));
         }
     }
 
@@ -174,10 +189,15 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         semantics: job.semantics,
         since: job.since.map(format_instant),
         rule: rule::RULE,
-        archive: job.archive.display().to_string(),
-        files: x.files,
-        bytes: x.bytes,
-        rows_scanned: x.rows_scanned,
+        archive: archive.display.clone(),
+        files: x.metrics.files,
+        files_listed: x.metrics.files_listed,
+        files_pruned: x.metrics.files_pruned,
+        row_groups_pruned: x.metrics.row_groups_pruned,
+        bytes: x.metrics.bytes,
+        bytes_read: x.metrics.bytes_read,
+        rows_scanned: x.metrics.rows_scanned,
+        bad_files: x.metrics.bad_files.clone(),
         invites: sum(|c| c.invites),
         redeems: sum(|c| c.redeems),
         findings: sum(|c| c.findings),
@@ -189,7 +209,7 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         tenants: per_tenant,
     };
 
-    let sink = source::Sink::open(&job.out)?;
+    let sink = source::Sink::open(out);
     report::write_all(
         &sink,
         &Outputs {
@@ -200,9 +220,6 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             by_tenant: &by_tenant,
         },
     )?;
-    progress(
-        job.quiet,
-        format!("unredeemed: reports written to {}", job.out.display()),
-    );
+    progress.log(&format!("reports written to {}", sink.display()));
     Ok(RunOutcome { summary })
 }

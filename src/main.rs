@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use unredeemed::cli::{Cli, Command};
-use unredeemed::{generate, report, run, Error};
+use unredeemed::{generate, report, run, source, Error};
 
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -15,7 +15,10 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("unredeemed: error: {e}");
+            // One line, secrets masked.
+            let msg = source::redact(&e.to_string());
+            let msg: Vec<&str> = msg.split_whitespace().collect();
+            eprintln!("unredeemed: error: {}", msg.join(" "));
             ExitCode::from(e.exit_code())
         }
     }
@@ -36,14 +39,11 @@ fn dispatch(command: Command) -> Result<u8, Error> {
         }
         Command::Generate(args) => {
             let spec = args.resolve()?;
-            let stats = generate::generate(&spec, &args.out)?;
+            let out = source::resolve(&args.out, &args.storage_options, true)?;
+            let stats = generate::generate(&spec, &out)?;
             println!(
                 "wrote {} rows ({} invites) in {} files, {} bytes, under {}",
-                stats.rows,
-                stats.invites,
-                stats.files,
-                stats.bytes,
-                args.out.display()
+                stats.rows, stats.invites, stats.files, stats.bytes, out.display
             );
             Ok(0)
         }

@@ -39,8 +39,13 @@ pub struct Summary {
     pub rule: Rule,
     pub archive: String,
     pub files: usize,
+    pub files_listed: usize,
+    pub files_pruned: usize,
+    pub row_groups_pruned: usize,
     pub bytes: u64,
+    pub bytes_read: u64,
     pub rows_scanned: u64,
+    pub bad_files: Vec<crate::extract::BadFile>,
     pub invites: u64,
     pub redeems: u64,
     pub findings: u64,
@@ -129,7 +134,7 @@ pub fn write_all(sink: &Sink, o: &Outputs) -> Result<()> {
     sink.put("baseline/time_to_redeem.parquet", parquet_bytes(&ttr)?)?;
     sink.put("baseline/by_tenant.parquet", parquet_bytes(o.by_tenant)?)?;
     let json = serde_json::to_vec_pretty(o.summary)
-        .map_err(|e| Error::write(sink.root().join("summary.json"), e))?;
+        .map_err(|e| Error::write(format!("{}/summary.json", sink.display()), e))?;
     sink.put("summary.json", json)?;
     Ok(())
 }

@@ -152,8 +152,10 @@ impl Default for Opts {
 
 pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
     RunJob {
-        archive: archive.to_path_buf(),
-        out: out.to_path_buf(),
+        archive: archive.to_string_lossy().into_owned(),
+        out: out.to_string_lossy().into_owned(),
+        storage_options: vec![],
+        skip_bad_files: false,
         as_of: o.as_of.map(|t| AsOf::At(ts(t))).unwrap_or(AsOf::Latest),
         lookback: parse_duration(o.lookback).unwrap(),
         threshold: parse_duration(o.threshold).unwrap(),
@@ -220,4 +222,13 @@ pub fn sentinel(rows: &[Audit]) -> Vec<String> {
 
 pub fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// Writes a generated archive to a local folder.
+pub fn generate_local(
+    spec: &unredeemed::generate::GenSpec,
+    dir: &Path,
+) -> unredeemed::generate::GenStats {
+    let loc = unredeemed::source::resolve(dir.to_str().unwrap(), &[], true).unwrap();
+    unredeemed::generate::generate(spec, &loc).unwrap()
 }

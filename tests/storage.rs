@@ -1,0 +1,580 @@
+//! The archive where it lives: Azure Blob through Azurite and S3 through moto's server, both
+//! real protocol servers started here on free loopback ports; date-partition and row-group
+//! pruning; faults. `scripts/test` installs the servers (npm `azurite`, PyPI `moto[server]`).
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use polars::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tool(env: &str, default: &str, install: &str) -> PathBuf {
+    let p = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(default));
+    assert!(
+        p.exists(),
+        "{} not found: run the tests with ./scripts/test, or install it with `{install}` (or set {env})",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(port: u16, child: &mut Child, what: &str) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited early with {status}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} did not start within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn azurite() -> Server {
+    let bin = tool(
+        "UNREDEEMED_AZURITE",
+        "node_modules/.bin/azurite-blob",
+        "npm ci",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(bin)
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+        ])
+        .arg(dir.path())
+        .args([
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start azurite");
+    wait_for(port, &mut child, "azurite");
+    Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+fn moto() -> Server {
+    let bin = tool(
+        "UNREDEEMED_MOTO",
+        ".venv/bin/moto_server",
+        "python3 -m venv .venv && .venv/bin/pip install -r tests/storage/requirements.txt",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    wait_for(port, &mut child, "moto_server");
+    Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+/// The Python helper (container/bucket creation, raw puts, downloads).
+fn helper(kind: &str, server: &Server, args: &[&str]) {
+    let py = tool(
+        "UNREDEEMED_PYTHON",
+        ".venv/bin/python",
+        "python3 -m venv .venv && .venv/bin/pip install -r tests/storage/requirements.txt",
+    );
+    let out = Command::new(py)
+        .arg(root().join("tests/storage/bucket.py"))
+        .args([kind, &server.endpoint])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bucket.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn azure_env(server: &Server) -> Vec<(&'static str, String)> {
+    vec![
+        ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+        ("AZURITE_BLOB_STORAGE_URL", server.endpoint.clone()),
+    ]
+}
+
+fn s3_env(server: &Server) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT", server.endpoint.clone()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_unredeemed"));
+    cmd.args(args).current_dir(root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(out: Output) -> Output {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+const GEN: [&str; 12] = [
+    "--tenants",
+    "3",
+    "--days",
+    "40",
+    "--start",
+    "2026-01-01",
+    "--rows-per-day",
+    "40",
+    "--invites-per-day",
+    "4",
+    "--seed",
+    "11",
+];
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                v.push((
+                    p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Runs the job on the same generated archive from local disk and from the bucket (reports
+/// written to the bucket), fetches the bucket's reports and compares them byte for byte.
+fn same_results_as_local(kind: &str, server: &Server, env: &[(&str, String)], scheme: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("archive");
+    let mut gen = vec!["generate", "--out", local.to_str().unwrap()];
+    gen.extend(GEN);
+    ok(cli(&[], &gen));
+
+    helper(kind, server, &["create", "logs"]);
+    let remote = format!("{scheme}://logs/audit");
+    let mut gen = vec!["generate", "--out", &remote];
+    gen.extend(GEN);
+    ok(cli(env, &gen));
+
+    for semantics in ["intended", "sentinel"] {
+        let local_out = dir.path().join(format!("local-{semantics}"));
+        ok(cli(
+            &[],
+            &[
+                "run",
+                "--quiet",
+                "--archive",
+                local.to_str().unwrap(),
+                "--out",
+                local_out.to_str().unwrap(),
+                "--semantics",
+                semantics,
+            ],
+        ));
+        let remote_out = format!("{scheme}://logs/reports-{semantics}");
+        ok(cli(
+            env,
+            &[
+                "run",
+                "--quiet",
+                "--archive",
+                &remote,
+                "--out",
+                &remote_out,
+                "--semantics",
+                semantics,
+            ],
+        ));
+        let fetched = dir.path().join(format!("fetched-{semantics}"));
+        helper(
+            kind,
+            server,
+            &[
+                "get",
+                "logs",
+                &format!("reports-{semantics}"),
+                fetched.to_str().unwrap(),
+            ],
+        );
+        let (a, b) = (files(&local_out), files(&fetched));
+        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+        assert!(
+            a.len() >= 3 * 3 + 3,
+            "per-tenant reports, baseline and summary"
+        );
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            if name == "summary.json" {
+                let mut x: serde_json::Value = serde_json::from_slice(x).unwrap();
+                let mut y: serde_json::Value = serde_json::from_slice(y).unwrap();
+                for k in ["archive", "bytes_read"] {
+                    x.as_object_mut().unwrap().remove(k);
+                    y.as_object_mut().unwrap().remove(k);
+                }
+                assert_eq!(x, y, "summary.json ({semantics})");
+                assert!(x["findings"].as_u64().unwrap() > 0);
+            } else {
+                assert!(
+                    x == y,
+                    "{name} differs between local and {scheme}:// ({semantics})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn azure_blob_through_azurite_matches_local_disk() {
+    let server = azurite();
+    same_results_as_local("azure", &server, &azure_env(&server), "az");
+}
+
+#[test]
+fn s3_through_moto_matches_local_disk() {
+    let server = moto();
+    same_results_as_local("s3", &server, &s3_env(&server), "s3");
+}
+
+#[test]
+fn azure_faults_are_clear_and_skippable() {
+    let server = azurite();
+    let env = azure_env(&server);
+    helper("azure", &server, &["create", "logs"]);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.parquet");
+    write_parquet(
+        &frame(&[invite("t", "i1", &at("-7d"), "g#EXT#@c", "a@c")]),
+        &good,
+    );
+    let garbage = dir.path().join("garbage.parquet");
+    std::fs::write(&garbage, b"not parquet").unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = dir.path().join("truncated.parquet");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    helper(
+        "azure",
+        &server,
+        &[
+            "put",
+            "logs",
+            "a/y=2026/m=02/d=01/good.parquet",
+            good.to_str().unwrap(),
+        ],
+    );
+    helper(
+        "azure",
+        &server,
+        &[
+            "put",
+            "logs",
+            "a/y=2026/m=02/d=02/garbage.parquet",
+            garbage.to_str().unwrap(),
+        ],
+    );
+    helper(
+        "azure",
+        &server,
+        &[
+            "put",
+            "logs",
+            "a/y=2026/m=02/d=03/truncated.parquet",
+            truncated.to_str().unwrap(),
+        ],
+    );
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+
+    // Without --skip-bad-files the first bad object stops the run, named by its key.
+    let r = cli(
+        &env,
+        &[
+            "run",
+            "--quiet",
+            "--archive",
+            "az://logs/a",
+            "--out",
+            out,
+            "--as-of",
+            T0,
+        ],
+    );
+    assert_eq!(r.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("`y=2026/m=02/d=02/garbage.parquet`"), "{err}");
+
+    // With it, the run completes and lists both bad objects.
+    ok(cli(
+        &env,
+        &[
+            "run",
+            "--quiet",
+            "--skip-bad-files",
+            "--archive",
+            "az://logs/a",
+            "--out",
+            out,
+            "--as-of",
+            T0,
+        ],
+    ));
+    let s = summary(Path::new(out));
+    let bad: Vec<&str> = s["bad_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            "y=2026/m=02/d=02/garbage.parquet",
+            "y=2026/m=02/d=03/truncated.parquet"
+        ]
+    );
+    assert_eq!(s["findings"], 1);
+
+    // A wrong key: one clear line naming the URL, never the key.
+    let wrong = "d3JvbmdrZXl3cm9uZ2tleXdyb25na2V5d3JvbmdrZXk=";
+    let r = cli(
+        &env,
+        &[
+            "run",
+            "--quiet",
+            "--archive",
+            "az://logs/a",
+            "--out",
+            out,
+            "--storage-option",
+            &format!("azure_storage_account_key={wrong}"),
+        ],
+    );
+    assert_eq!(r.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("az://logs/a"), "{err}");
+    assert!(!err.contains(wrong), "the key leaked: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // A missing container and an absent prefix.
+    for url in ["az://nosuchcontainer/a", "az://logs/nothing-here"] {
+        let r = cli(&env, &["run", "--quiet", "--archive", url, "--out", out]);
+        assert_eq!(r.status.code(), Some(3), "{url}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(url), "{url}: {err}");
+    }
+}
+
+#[test]
+fn gcs_urls_and_options_resolve() {
+    // No GCS emulator here: resolution only.
+    let loc = unredeemed::source::resolve(
+        "gs://bucket/audit/logs",
+        &[("google_skip_signature".into(), "true".into())],
+        false,
+    )
+    .unwrap();
+    assert_eq!(loc.prefix.as_ref(), "audit/logs");
+    // A malformed service-account key is a clear error that does not echo the key.
+    let key = r#"{"type":"service_account","private_key":"TOPSECRETVALUE"}"#;
+    let err = unredeemed::source::resolve(
+        "gs://bucket/a",
+        &[("google_service_account_key".into(), key.into())],
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("gs://bucket/a") && !err.contains("TOPSECRETVALUE"),
+        "{err}"
+    );
+    let err = unredeemed::source::resolve("gs://bucket/a", &[("nope".into(), "v".into())], false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`nope`"), "{err}");
+}
+
+#[test]
+fn date_folders_outside_the_window_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let mut gen = vec!["generate", "--out", archive.to_str().unwrap()];
+    gen.extend(GEN);
+    ok(cli(&[], &gen));
+    let t = "2026-02-09T12:00:00Z";
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            "--quiet",
+            "--archive",
+            archive.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            t,
+        ];
+        args.extend_from_slice(extra);
+        ok(cli(&[], &args));
+        out
+    };
+    for semantics in ["intended", "sentinel"] {
+        // Findings only depend on events after T − lookback: a window starting there must give
+        // the same findings as a full scan while reading only its days.
+        let full = run(&format!("full-{semantics}"), &["--semantics", semantics]);
+        let narrow = run(
+            &format!("narrow-{semantics}"),
+            &["--semantics", semantics, "--since", "2026-01-26T12:00:00Z"],
+        );
+        assert_eq!(finding_ids(&full), finding_ids(&narrow));
+        assert!(!finding_ids(&full).is_empty());
+        let (f, n) = (summary(&full), summary(&narrow));
+        assert_eq!(f["files_listed"], 40);
+        // T is inside day 40 (2026-02-09): days after it are pruned in both runs.
+        assert_eq!(f["files"], 40);
+        // 2026-01-26 .. 2026-02-09: 15 day folders.
+        assert_eq!(n["files"], 15);
+        assert_eq!(n["files_pruned"], 25);
+        assert!(n["bytes_read"].as_u64().unwrap() < f["bytes_read"].as_u64().unwrap() / 2);
+    }
+}
+
+#[test]
+fn row_groups_outside_the_window_are_skipped() {
+    // One object, many small row groups sorted by time: statistics prune the ones before
+    // --since and after --as-of, and the findings are those of an unpruned scan.
+    let g = |n: u32| format!("guest{n}_p.example#EXT#@c.onmicrosoft.com");
+    let mut rows = vec![];
+    for d in 1..=20u32 {
+        rows.push(invite(
+            "t",
+            &format!("i{d}"),
+            &at(&format!("-{}d", d)),
+            &g(d),
+            "admin@c",
+        ));
+        if d % 3 == 0 {
+            rows.push(redeem(
+                "t",
+                &format!("r{d}"),
+                &at(&format!("-{}h", d * 24 - 12)),
+                &g(d),
+            ));
+        }
+    }
+    // 26 rows up to T, then 7 after it: with groups of 3 (polars folds a short last group into
+    // the one before), the last two groups lie wholly after T.
+    for d in 3..=9 {
+        rows.push(invite(
+            "t",
+            &format!("late{d}"),
+            &at(&format!("+{d}d")),
+            &g(90 + d),
+            "admin@c",
+        ));
+    }
+    let mut df = frame(&rows)
+        .sort(["TimeGenerated"], Default::default())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("archive/events.parquet");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    ParquetWriter::new(std::fs::File::create(&file).unwrap())
+        .with_row_group_size(Some(3))
+        .finish(&mut df)
+        .unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            "--quiet",
+            "--archive",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            T0,
+        ];
+        args.extend_from_slice(extra);
+        ok(cli(&[], &args));
+        out
+    };
+    let full = run("full", &[]);
+    let narrow = run("narrow", &["--since", &at("-15d")]);
+    assert_eq!(finding_ids(&full), finding_ids(&narrow));
+    // Days 5..=13 are in the intended window; 6, 9 and 12 were redeemed.
+    assert_eq!(finding_ids(&full).len(), 6, "{:?}", finding_ids(&full));
+    let (f, n) = (summary(&full), summary(&narrow));
+    assert_eq!(f["row_groups_pruned"], 2, "the groups after T");
+    assert!(n["row_groups_pruned"].as_u64().unwrap() > f["row_groups_pruned"].as_u64().unwrap());
+    assert!(n["rows_scanned"].as_u64().unwrap() < f["rows_scanned"].as_u64().unwrap());
+}
