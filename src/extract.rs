@@ -19,7 +19,7 @@ use polars_parquet::parquet::metadata::FileMetadata;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::prune::{object_may_match, row_group_may_match, TimeWindow};
-use crate::source::{block_on, fetch_needed, Location, SourceObject};
+use crate::source::{block_on, fetch_needed, Listing, Location, SourceObject};
 
 pub const CATEGORY: &str = "usermanagement";
 pub const INVITE_OP: &str = "invite external user";
@@ -84,6 +84,8 @@ pub struct Extracted {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ScanMetrics {
     pub files_listed: usize,
+    /// Date folders not even listed: outside the window.
+    pub folders_pruned: usize,
     /// Objects skipped whole: by their date folders or, all row groups out of the window, by
     /// their statistics.
     pub files_pruned: usize,
@@ -116,13 +118,11 @@ pub struct ScanPlan<'a> {
 /// Objects fetched at once; bounds memory to this many (sparse) objects.
 const IN_FLIGHT: usize = 8;
 
-pub fn extract_archive(
-    loc: &Location,
-    objects: &[SourceObject],
-    plan: &ScanPlan,
-) -> Result<Extracted> {
+pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Result<Extracted> {
+    let objects = &listing.objects;
     let mut m = ScanMetrics {
         files_listed: objects.len(),
+        folders_pruned: listing.folders_pruned,
         ..Default::default()
     };
     let todo: Vec<&SourceObject> = objects

@@ -67,7 +67,6 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
     let archive = source::resolve(&job.archive, &job.storage_options, false)?;
     let out = source::resolve(&job.out, &job.storage_options, true)?;
     progress.log(&format!("listing {}", archive.display));
-    let objects = source::list_archive(&archive)?;
     let filter = ScanFilter {
         tenants: job.tenants.clone(),
         since: job.since,
@@ -79,13 +78,14 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             AsOf::Latest => None,
         },
     };
+    let listing = source::list_archive(&archive, &window)?;
     let plan = ScanPlan {
         filter: &filter,
         window,
         skip_bad_files: job.skip_bad_files,
         progress: &progress,
     };
-    let x = extract::extract_archive(&archive, &objects, &plan)?;
+    let x = extract::extract_archive(&archive, &listing, &plan)?;
     progress.log(&format!(
         "read {} of {} object(s) ({} pruned), {} rows, {} bytes fetched",
         x.metrics.files,
@@ -193,6 +193,7 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         files: x.metrics.files,
         files_listed: x.metrics.files_listed,
         files_pruned: x.metrics.files_pruned,
+        folders_pruned: x.metrics.folders_pruned,
         row_groups_pruned: x.metrics.row_groups_pruned,
         bytes: x.metrics.bytes,
         bytes_read: x.metrics.bytes_read,

@@ -41,6 +41,7 @@ pub struct Summary {
     pub files: usize,
     pub files_listed: usize,
     pub files_pruned: usize,
+    pub folders_pruned: usize,
     pub row_groups_pruned: usize,
     pub bytes: u64,
     pub bytes_read: u64,

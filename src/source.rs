@@ -24,6 +24,7 @@ use polars_parquet::parquet::metadata::FileMetadata;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::prune::{object_may_match, TimeWindow};
 
 /// One Parquet object of the archive.
 #[derive(Debug, Clone)]
@@ -250,25 +251,62 @@ fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
     })
 }
 
-/// Every `*.parquet` object under the location, sorted by key. Hive-style folder names are
-/// only path segments here: nothing is inferred from them but dates (see [`crate::prune`]).
-pub fn list_archive(loc: &Location) -> Result<Vec<SourceObject>> {
+/// What listing found.
+pub struct Listing {
+    /// Every `*.parquet` object in the folders visited, sorted by key.
+    pub objects: Vec<SourceObject>,
+    /// Date folders not listed because they cannot hold events in the window.
+    pub folders_pruned: usize,
+}
+
+/// Lists the `*.parquet` objects under the location. With an open window it is one flat
+/// listing; otherwise it walks the folders and does not descend into date folders (see
+/// [`crate::prune::key_span`]) outside the window. Other hive-style names are just folders.
+pub fn list_archive(loc: &Location, window: &TimeWindow) -> Result<Listing> {
     if let Some(obj) = &loc.single {
-        return Ok(vec![obj.clone()]);
+        return Ok(Listing {
+            objects: vec![obj.clone()],
+            folders_pruned: 0,
+        });
     }
     let unreadable = |reason: String| Error::ArchiveUnreadable {
         location: loc.display.clone(),
         reason: redact(&reason),
     };
-    let prefix = (!loc.prefix.as_ref().is_empty()).then_some(&loc.prefix);
-    let listed: Vec<_> = block_on(loc.store.list(prefix).try_collect::<Vec<_>>())?
-        .map_err(|e| unreadable(e.to_string()))?;
+    let root = (!loc.prefix.as_ref().is_empty()).then_some(&loc.prefix);
     let strip = loc.prefix.as_ref().len();
-    let mut objects: Vec<SourceObject> = listed
+    let relative = |p: &ObjectPath| -> String {
+        p.as_ref()
+            .get(strip..)
+            .unwrap_or("")
+            .trim_start_matches('/')
+            .to_string()
+    };
+    let mut metas = Vec::new();
+    let mut folders_pruned = 0;
+    if window.is_open() {
+        metas = block_on(loc.store.list(root).try_collect::<Vec<_>>())?
+            .map_err(|e| unreadable(e.to_string()))?;
+    } else {
+        let mut stack: Vec<Option<ObjectPath>> = vec![root.cloned()];
+        while let Some(dir) = stack.pop() {
+            let listed = block_on(loc.store.list_with_delimiter(dir.as_ref()))?
+                .map_err(|e| unreadable(e.to_string()))?;
+            metas.extend(listed.objects);
+            for sub in listed.common_prefixes {
+                // `key_span` reads folder names; the trailing segment stands for a file.
+                if object_may_match(&format!("{}/_", relative(&sub)), window) {
+                    stack.push(Some(sub));
+                } else {
+                    folders_pruned += 1;
+                }
+            }
+        }
+    }
+    let mut objects: Vec<SourceObject> = metas
         .into_iter()
         .filter_map(|m| {
-            let full = m.location.as_ref();
-            let key = full.get(strip..)?.trim_start_matches('/').to_string();
+            let key = relative(&m.location);
             is_data_object(&key).then(|| SourceObject {
                 key,
                 location: m.location.clone(),
@@ -278,10 +316,13 @@ pub fn list_archive(loc: &Location) -> Result<Vec<SourceObject>> {
         })
         .collect();
     objects.sort_by(|a, b| a.key.cmp(&b.key));
-    if objects.is_empty() {
+    if objects.is_empty() && folders_pruned == 0 {
         return Err(unreadable("no `*.parquet` objects found".into()));
     }
-    Ok(objects)
+    Ok(Listing {
+        objects,
+        folders_pruned,
+    })
 }
 
 /// Parquet data objects only: hidden and `_`-prefixed names (`_SUCCESS`, `.crc`, staging

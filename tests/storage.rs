@@ -501,9 +501,11 @@ fn date_folders_outside_the_window_are_not_read() {
         assert_eq!(f["files_listed"], 40);
         // T is inside day 40 (2026-02-09): days after it are pruned in both runs.
         assert_eq!(f["files"], 40);
-        // 2026-01-26 .. 2026-02-09: 15 day folders.
+        // 2026-01-26 .. 2026-02-09: 15 day folders listed and read; the 25 others are not
+        // even listed.
         assert_eq!(n["files"], 15);
-        assert_eq!(n["files_pruned"], 25);
+        assert_eq!(n["files_listed"], 15);
+        assert_eq!(n["folders_pruned"], 25);
         assert!(n["bytes_read"].as_u64().unwrap() < f["bytes_read"].as_u64().unwrap() / 2);
     }
 }
