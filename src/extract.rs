@@ -270,7 +270,8 @@ fn scan_object(
         .clone()
         .group_by([cols.tenant.clone().alias(ev::TENANT)])
         .agg([len().alias("rows"), cols.time.clone().max().alias("max")])
-        .collect()
+        .collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
         .map_err(corrupt)?;
     let tenants = stats.column(ev::TENANT)?.str()?.clone();
     let rows = stats
@@ -336,7 +337,8 @@ fn scan_object(
                 .alias(ev::INIT_IP),
             (cols.targets.bad_json() + cols.initiated.bad_json()).alias(ev::BAD_JSON),
         ])
-        .collect()
+        .collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
         .map_err(corrupt)?;
     Ok(ObjectScan {
         events,
