@@ -70,6 +70,13 @@ pub struct RunArgs {
     /// Skip unreadable or corrupt objects (listed in summary.json) instead of stopping.
     #[arg(long)]
     pub skip_bad_files: bool,
+    /// Extraction cache folder: the events of each object, reused while the object is
+    /// unchanged. Default: $XDG_CACHE_HOME/unredeemed/extract or ~/.cache/unredeemed/extract.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<std::path::PathBuf>,
+    /// Do not read or write the extraction cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
     /// Evaluate as of this time (RFC 3339, a UTC date-time or date, or `now`).
     /// Default: the latest TimeGenerated in the archive, so reruns give the same answer.
     #[arg(long, value_name = "TIME|now")]
@@ -115,6 +122,11 @@ impl RunArgs {
             out: self.out.clone(),
             storage_options: self.storage_options.clone(),
             skip_bad_files: self.skip_bad_files,
+            cache: if self.no_cache {
+                None
+            } else {
+                self.cache.clone().or_else(crate::cache::Cache::default_dir)
+            },
             as_of,
             lookback,
             threshold,

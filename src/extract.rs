@@ -16,6 +16,7 @@ use std::sync::Arc;
 use polars_buffer::Buffer;
 use polars_parquet::parquet::metadata::FileMetadata;
 
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::prune::{object_may_match, row_group_may_match, TimeWindow};
@@ -97,6 +98,9 @@ pub struct ScanMetrics {
     /// Bytes actually fetched from storage (footers and needed column chunks).
     pub bytes_read: u64,
     pub rows_scanned: u64,
+    /// Objects whose events came from the extraction cache, and objects extracted afresh.
+    pub cache_hits: usize,
+    pub cache_misses: usize,
     /// Objects skipped with `--skip-bad-files`, with the reason.
     pub bad_files: Vec<BadFile>,
 }
@@ -110,6 +114,9 @@ pub struct BadFile {
 /// How to scan: which rows matter, and what to do with a bad object.
 pub struct ScanPlan<'a> {
     pub filter: &'a ScanFilter,
+    /// Extraction cache; with it, objects are extracted whole (no tenant, time or row-group
+    /// cut) so that every later run can reuse them, and the cut is applied afterwards.
+    pub cache: Option<&'a Cache>,
     pub window: TimeWindow,
     pub skip_bad_files: bool,
     pub progress: &'a Progress,
@@ -138,31 +145,65 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     let mut tenant_rows: BTreeMap<String, u64> = BTreeMap::new();
     let window = plan.window;
     let keep = move |meta: &FileMetadata, rg: usize| row_group_may_match(meta, rg, &window);
+    // With a cache, entries are whole objects: no row-group cut, no tenant or time filter.
+    let whole = ScanFilter::default();
+    let filter = if plan.cache.is_some() {
+        &whole
+    } else {
+        plan.filter
+    };
+    let keep_all = |_: &FileMetadata, _: usize| true;
+    let keep: &(dyn Fn(&FileMetadata, usize) -> bool + Sync) = if plan.cache.is_some() {
+        &keep_all
+    } else {
+        &keep
+    };
     for batch in todo.chunks(IN_FLIGHT) {
-        let fetched = block_on(futures::future::join_all(
-            batch
-                .iter()
-                .map(|o| fetch_needed(loc.store.as_ref(), o, &NEEDED, &keep)),
-        ))?;
+        let cached: Vec<Option<ObjectScan>> = batch
+            .iter()
+            .map(|o| plan.cache.and_then(|c| c.load(&loc.display, o)))
+            .collect();
+        let fetched = block_on(futures::future::join_all(batch.iter().zip(&cached).map(
+            |(o, hit)| async move {
+                match hit {
+                    Some(_) => None,
+                    None => Some(fetch_needed(loc.store.as_ref(), o, &NEEDED, keep).await),
+                }
+            },
+        )))?;
         // Objects are independent: decode in parallel, fold in key order (errors too, so the
         // first bad object reported is the first in key order).
         let scans: Vec<(Result<Option<ObjectScan>>, u64, usize)> = batch
             .par_iter()
-            .zip(fetched.into_par_iter())
-            .map(|(obj, f)| match f {
-                Err(e) => (Err(e), 0, 0),
-                Ok(f) if f.rows == Some((0, 0)) => (Ok(None), f.bytes_read, f.row_groups_pruned),
-                Ok(f) => {
+            .zip(cached.into_par_iter().zip(fetched.into_par_iter()))
+            .map(|(obj, (hit, f))| match (hit, f) {
+                (Some(entry), _) => (Ok(Some(entry)), 0, 0),
+                (None, None) => unreachable!("a missed object is fetched"),
+                (None, Some(Err(e))) => (Err(e), 0, 0),
+                (None, Some(Ok(f))) if f.rows == Some((0, 0)) => {
+                    (Ok(None), f.bytes_read, f.row_groups_pruned)
+                }
+                (None, Some(Ok(f))) => {
                     let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
-                    (
-                        scan_object(&obj.key, f.bytes, f.rows, plan.filter).map(Some),
-                        read,
-                        pruned,
-                    )
+                    let scan = scan_object(&obj.key, f.bytes, f.rows, filter);
+                    if let (Some(cache), Ok(entry)) = (plan.cache, &scan) {
+                        if let Err(e) = cache.store(&loc.display, obj, entry) {
+                            plan.progress
+                                .warn(&format!("cannot cache `{}`: {e}", obj.key));
+                        }
+                    }
+                    (scan.map(Some), read, pruned)
                 }
             })
             .collect();
         for (obj, (scan, read, pruned)) in batch.iter().zip(scans) {
+            if plan.cache.is_some() {
+                if read == 0 && scan.is_ok() {
+                    m.cache_hits += 1;
+                } else {
+                    m.cache_misses += 1;
+                }
+            }
             m.bytes_read += read;
             m.row_groups_pruned += pruned;
             plan.progress.advance(obj.size);
@@ -198,7 +239,10 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     } else {
         concat(frames, UnionArgs::default())?
     };
-    let all = all.collect()?;
+    let mut all = all.collect()?;
+    if plan.cache.is_some() {
+        all = apply_filter(all, plan.filter)?;
+    }
     let before = all.height() as u64;
     let events = dedup(all.lazy()).collect()?;
     let duplicates_dropped = before - events.height() as u64;
@@ -214,6 +258,18 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         duplicates_dropped,
         unparseable_json,
     })
+}
+
+/// The tenant and time cut of a [`ScanFilter`], on already extracted events.
+fn apply_filter(events: DataFrame, filter: &ScanFilter) -> Result<DataFrame> {
+    let mut pred = lit(true);
+    if let Some(since) = filter.since {
+        pred = pred.and(col(ev::TIME).gt_eq(lit(since)));
+    }
+    if let Some(t) = tenant_predicate(&col(ev::TENANT), &filter.tenants) {
+        pred = pred.and(t);
+    }
+    Ok(events.lazy().filter(pred).collect()?)
 }
 
 /// Deliveries repeat in archives: one event per (TenantId, Id), the earliest delivery kept.
@@ -234,12 +290,7 @@ pub fn dedup(events: LazyFrame) -> LazyFrame {
     concat([with_id, without_id], UnionArgs::default()).expect("same schema on both sides")
 }
 
-struct ObjectScan {
-    events: DataFrame,
-    rows: u64,
-    max_time: Option<i64>,
-    tenant_rows: Vec<(String, u64)>,
-}
+type ObjectScan = crate::cache::Entry;
 
 fn scan_object(
     key: &str,

@@ -6,6 +6,7 @@
 //! flags into a validated [`RunJob`] before any of them runs.
 
 pub mod baseline;
+pub mod cache;
 pub mod cli;
 pub mod detect;
 pub mod error;
@@ -48,6 +49,8 @@ pub struct RunJob {
     /// `--storage-option KEY=VALUE` pairs, on top of the environment.
     pub storage_options: Vec<(String, String)>,
     pub skip_bad_files: bool,
+    /// Extraction cache folder; `None` disables it.
+    pub cache: Option<std::path::PathBuf>,
     pub as_of: AsOf,
     pub lookback: i64,
     pub threshold: i64,
@@ -64,6 +67,13 @@ pub struct RunOutcome {
 
 pub fn run(job: &RunJob) -> Result<RunOutcome> {
     let progress = Progress::new(job.quiet);
+    let mut clock = std::time::Instant::now();
+    let mut lap = || {
+        let now = std::time::Instant::now();
+        let secs = (now - clock).as_secs_f64();
+        clock = now;
+        (secs * 1e3).round() / 1e3
+    };
     let archive = source::resolve(&job.archive, &job.storage_options, false)?;
     let out = source::resolve(&job.out, &job.storage_options, true)?;
     progress.log(&format!("listing {}", archive.display));
@@ -78,14 +88,27 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             AsOf::Latest => None,
         },
     };
+    lap();
     let listing = source::list_archive(&archive, &window)?;
+    let list_seconds = lap();
+    let cache = match &job.cache {
+        Some(dir) => Some(cache::Cache::open(dir).map_err(|e| {
+            Error::Usage(format!(
+                "cannot use the cache folder `{}`: {e}",
+                dir.display()
+            ))
+        })?),
+        None => None,
+    };
     let plan = ScanPlan {
         filter: &filter,
+        cache: cache.as_ref(),
         window,
         skip_bad_files: job.skip_bad_files,
         progress: &progress,
     };
     let x = extract::extract_archive(&archive, &listing, &plan)?;
+    let scan_seconds = lap();
     progress.log(&format!(
         "read {} of {} object(s) ({} pruned), {} rows, {} bytes fetched",
         x.metrics.files,
@@ -119,9 +142,12 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         }
     }
 
+    lap();
     let findings = detect::findings(&x.events, window, job.semantics)?;
+    let join_seconds = lap();
     let ttr = baseline::time_to_redeem(&x.events, as_of)?;
     let by_tenant = baseline::by_tenant(&ttr, &tenants)?;
+    let baseline_seconds = lap();
     let counts = detect::event_counts(&x.events, as_of)?;
 
     let mut per_tenant: BTreeMap<String, TenantCounts> = tenants
@@ -182,7 +208,14 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         }
     }
     let sum = |f: fn(&TenantCounts) -> u64| per_tenant.values().map(f).sum::<u64>();
-    let summary = Summary {
+    let mut summary = Summary {
+        timings: report::Timings {
+            list_seconds,
+            scan_seconds,
+            join_seconds,
+            baseline_seconds,
+            write_seconds: 0.0,
+        },
         as_of: format_instant(as_of),
         lookback_seconds: job.lookback / NANOS_PER_SECOND,
         threshold_seconds: job.threshold / NANOS_PER_SECOND,
@@ -199,6 +232,8 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         bytes_read: x.metrics.bytes_read,
         rows_scanned: x.metrics.rows_scanned,
         bad_files: x.metrics.bad_files.clone(),
+        cache_hits: x.metrics.cache_hits,
+        cache_misses: x.metrics.cache_misses,
         invites: sum(|c| c.invites),
         redeems: sum(|c| c.redeems),
         findings: sum(|c| c.findings),
@@ -211,7 +246,8 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
     };
 
     let sink = source::Sink::open(out);
-    report::write_all(
+    lap();
+    report::write_reports(
         &sink,
         &Outputs {
             summary: &summary,
@@ -221,6 +257,8 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             by_tenant: &by_tenant,
         },
     )?;
+    summary.timings.write_seconds = lap();
+    report::write_summary(&sink, &summary)?;
     progress.log(&format!("reports written to {}", sink.display()));
     Ok(RunOutcome { summary })
 }

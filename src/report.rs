@@ -28,9 +28,21 @@ pub struct TenantCounts {
     pub redeems_without_upn: u64,
 }
 
+/// Wall time of each stage. Fetching, decoding and event extraction are fused per object, so
+/// `scan_seconds` covers all three (and listing is separate).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub list_seconds: f64,
+    pub scan_seconds: f64,
+    pub join_seconds: f64,
+    pub baseline_seconds: f64,
+    pub write_seconds: f64,
+}
+
 /// `summary.json`: what was evaluated, over what, and what came out.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    pub timings: Timings,
     pub as_of: String,
     pub lookback_seconds: i64,
     pub threshold_seconds: i64,
@@ -47,6 +59,8 @@ pub struct Summary {
     pub bytes_read: u64,
     pub rows_scanned: u64,
     pub bad_files: Vec<crate::extract::BadFile>,
+    pub cache_hits: usize,
+    pub cache_misses: usize,
     pub invites: u64,
     pub redeems: u64,
     pub findings: u64,
@@ -111,7 +125,8 @@ pub fn tenant_dir(tenant: &str) -> String {
     s
 }
 
-pub fn write_all(sink: &Sink, o: &Outputs) -> Result<()> {
+/// Per-tenant reports and the baseline (`summary.json` is written last, by [`write_summary`]).
+pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     let findings = with_utc(o.findings, &["InviteTime"])?;
     for tenant in o.summary.tenants.keys() {
         let mine = findings
@@ -134,10 +149,13 @@ pub fn write_all(sink: &Sink, o: &Outputs) -> Result<()> {
     let ttr = with_utc(o.time_to_redeem, &["InviteTime", "RedeemTime"])?;
     sink.put("baseline/time_to_redeem.parquet", parquet_bytes(&ttr)?)?;
     sink.put("baseline/by_tenant.parquet", parquet_bytes(o.by_tenant)?)?;
-    let json = serde_json::to_vec_pretty(o.summary)
-        .map_err(|e| Error::write(format!("{}/summary.json", sink.display()), e))?;
-    sink.put("summary.json", json)?;
     Ok(())
+}
+
+pub fn write_summary(sink: &Sink, summary: &Summary) -> Result<()> {
+    let json = serde_json::to_vec_pretty(summary)
+        .map_err(|e| Error::write(format!("{}/summary.json", sink.display()), e))?;
+    sink.put("summary.json", json)
 }
 
 /// `3d 4h`, `2h 5m`, `45s`: readable age for reports.

@@ -34,6 +34,7 @@ pub struct SourceObject {
     pub location: ObjectPath,
     pub size: u64,
     pub e_tag: Option<String>,
+    pub last_modified: Option<String>,
 }
 
 /// A resolved `--archive` or `--out`: a store and a prefix inside it.
@@ -237,6 +238,10 @@ fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
             location: ObjectPath::from(name.as_str()),
             size: meta.len(),
             e_tag: None,
+            last_modified: meta
+                .modified()
+                .ok()
+                .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339()),
         };
         (parent.to_path_buf(), Some(obj))
     } else {
@@ -312,6 +317,7 @@ pub fn list_archive(loc: &Location, window: &TimeWindow) -> Result<Listing> {
                 location: m.location.clone(),
                 size: m.size,
                 e_tag: m.e_tag.clone(),
+                last_modified: Some(m.last_modified.to_rfc3339()),
             })
         })
         .collect();

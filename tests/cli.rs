@@ -26,7 +26,10 @@ fn run_cli(args: &[&str]) -> Output {
     bin().args(args).current_dir(root()).output().unwrap()
 }
 
+/// `run` on the committed sample, with a fresh extraction cache so the output never depends on
+/// what an earlier run left in one.
 fn sample_run(out: &Path, extra: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
     let mut args = vec![
         "run",
         "--archive",
@@ -34,6 +37,7 @@ fn sample_run(out: &Path, extra: &[&str]) -> Output {
         "--out",
         out.to_str().unwrap(),
     ];
+    args.extend(["--cache", cache.path().to_str().unwrap()]);
     args.extend_from_slice(extra);
     run_cli(&args)
 }
@@ -195,6 +199,7 @@ fn run_archive(archive: &Path, out: &Path) -> Output {
         "--out",
         out.to_str().unwrap(),
         "--quiet",
+        "--no-cache",
     ])
 }
 

@@ -156,6 +156,7 @@ pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
         out: out.to_string_lossy().into_owned(),
         storage_options: vec![],
         skip_bad_files: false,
+        cache: None,
         as_of: o.as_of.map(|t| AsOf::At(ts(t))).unwrap_or(AsOf::Latest),
         lookback: parse_duration(o.lookback).unwrap(),
         threshold: parse_duration(o.threshold).unwrap(),
