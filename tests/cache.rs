@@ -82,25 +82,12 @@ impl Fixture {
     }
 }
 
-/// Every report file under `out` except summary.json, with its bytes.
+/// Every report file under `out` except summary.json (timings and cache counts differ).
 fn reports(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v = vec![];
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().unwrap() != "summary.json" {
-                v.push((
-                    p.strip_prefix(out).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    v.sort();
-    v
+    tree(out)
+        .into_iter()
+        .filter(|(name, _)| name != "summary.json")
+        .collect()
 }
 
 fn counts(out: &Path) -> (u64, u64) {

@@ -30,21 +30,14 @@ fn spec(nested: bool) -> GenSpec {
 
 /// Every Parquet output under `out`, keyed by relative path.
 fn outputs(out: &Path) -> Vec<(String, DataFrame)> {
-    let mut v = vec![];
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let key = p.strip_prefix(out).unwrap().to_string_lossy().into_owned();
-                v.push((key, read_parquet(&p)));
-            }
-        }
-    }
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+    tree(out)
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".parquet"))
+        .map(|(name, _)| {
+            let df = read_parquet(&out.join(&name));
+            (name, df)
+        })
+        .collect()
 }
 
 #[test]

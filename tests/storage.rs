@@ -196,26 +196,6 @@ const GEN: [&str; 12] = [
     "11",
 ];
 
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                v.push((
-                    p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    v.sort();
-    v
-}
-
 /// Runs the job on the same generated archive from local disk and from the bucket (reports
 /// written to the bucket), fetches the bucket's reports and compares them byte for byte.
 fn same_results_as_local(kind: &str, server: &Server, env: &[(&str, String)], scheme: &str) {
@@ -271,7 +251,7 @@ fn same_results_as_local(kind: &str, server: &Server, env: &[(&str, String)], sc
                 fetched.to_str().unwrap(),
             ],
         );
-        let (a, b) = (files(&local_out), files(&fetched));
+        let (a, b) = (tree(&local_out), tree(&fetched));
         let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         assert_eq!(names(&a), names(&b));
         assert!(

@@ -233,3 +233,22 @@ pub fn generate_local(
     let loc = unredeemed::source::resolve(dir.to_str().unwrap(), &[], true).unwrap();
     unredeemed::generate::generate(spec, &loc).unwrap()
 }
+
+/// Every file under `dir`, as (path relative to `dir`, bytes), sorted by path.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                v.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    v.sort();
+    v
+}
