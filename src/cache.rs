@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::source::SourceObject;
 
-/// Bump when extraction changes what it produces.
-pub const EXTRACTOR_VERSION: &str = concat!("1/", env!("CARGO_PKG_VERSION"));
+/// Bump the leading number whenever extraction changes what it produces (columns read, JSON
+/// paths, filters); entries whose schema differs from the current event frame are rebuilt too.
+pub const EXTRACTOR_VERSION: &str = concat!("2/", env!("CARGO_PKG_VERSION"));
 
 pub struct Cache {
     dir: PathBuf,
@@ -89,6 +90,9 @@ impl Cache {
         }
         let file = std::fs::File::open(data).ok()?;
         let events = ParquetReader::new(file).finish().ok()?;
+        if events.schema() != crate::extract::empty_events().schema() {
+            return None;
+        }
         Some(Entry {
             events,
             rows: meta.rows,
@@ -118,7 +122,14 @@ impl Cache {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tmp = path.with_file_name(format!(".{name}.{}.{unique}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

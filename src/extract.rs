@@ -132,9 +132,15 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         folders_pruned: listing.folders_pruned,
         ..Default::default()
     };
+    // As in listing, folder dates prune on the `--since` side only (late events are filed
+    // later); row-group statistics are exact `TimeGenerated` bounds and prune both sides.
+    let folder_window = TimeWindow {
+        since: plan.window.since,
+        until: None,
+    };
     let todo: Vec<&SourceObject> = objects
         .iter()
-        .filter(|o| object_may_match(&o.key, &plan.window))
+        .filter(|o| object_may_match(&o.key, &folder_window))
         .collect();
     m.files_pruned = objects.len() - todo.len();
     plan.progress
@@ -222,7 +228,13 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
                     plan.progress.rows(m.rows_scanned);
                     frames.push(scan.events.lazy());
                 }
-                Err(e) if plan.skip_bad_files && e.exit_code() == 3 => {
+                // Only the object's own fault: a store that stops answering (expired
+                // credentials, throttling) must stop the run, not thin out its evidence.
+                Err(
+                    e @ (Error::CorruptObject { .. }
+                    | Error::MissingColumn { .. }
+                    | Error::WrongType { .. }),
+                ) if plan.skip_bad_files => {
                     plan.progress.warn(&format!("skipping `{}`: {e}", obj.key));
                     m.bad_files.push(BadFile {
                         key: obj.key.clone(),

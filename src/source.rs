@@ -58,8 +58,12 @@ impl std::fmt::Debug for Location {
 /// from `--storage-option`. Every message leaving the binary goes through [`redact`].
 static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
 
-const SECRET_ENV: [&str; 8] = [
+const SECRET_ENV: [&str; 12] = [
     "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AWS_TOKEN",
     "AZURE_STORAGE_ACCESS_KEY",
     "AZURE_STORAGE_SAS_KEY",
     "AZURE_STORAGE_SAS_TOKEN",
@@ -268,6 +272,7 @@ pub struct Listing {
 /// listing; otherwise it walks the folders and does not descend into date folders (see
 /// [`crate::prune::key_span`]) outside the window. Other hive-style names are just folders.
 pub fn list_archive(loc: &Location, window: &TimeWindow) -> Result<Listing> {
+    let window = *window;
     if let Some(obj) = &loc.single {
         return Ok(Listing {
             objects: vec![obj.clone()],
@@ -289,7 +294,13 @@ pub fn list_archive(loc: &Location, window: &TimeWindow) -> Result<Listing> {
     };
     let mut metas = Vec::new();
     let mut folders_pruned = 0;
-    if window.is_open() {
+    // Exporters may file a late event under a later folder than its TimeGenerated, never an
+    // earlier one: folders are pruned on the `--since` side only.
+    let folder_window = TimeWindow {
+        since: window.since,
+        until: None,
+    };
+    if folder_window.is_open() {
         metas = block_on(loc.store.list(root).try_collect::<Vec<_>>())?
             .map_err(|e| unreadable(e.to_string()))?;
     } else {
@@ -300,7 +311,7 @@ pub fn list_archive(loc: &Location, window: &TimeWindow) -> Result<Listing> {
             metas.extend(listed.objects);
             for sub in listed.common_prefixes {
                 // `key_span` reads folder names; the trailing segment stands for a file.
-                if object_may_match(&format!("{}/_", relative(&sub)), window) {
+                if object_may_match(&format!("{}/_", relative(&sub)), &folder_window) {
                     stack.push(Some(sub));
                 } else {
                     folders_pruned += 1;
@@ -380,6 +391,13 @@ pub async fn fetch_needed(
         .get_range(&obj.location, tail_start..size)
         .await
         .map_err(unreadable)?;
+    let changed = || Error::ObjectUnreadable {
+        object: obj.key.clone(),
+        reason: "the object changed while it was read (size differs from the listing)".into(),
+    };
+    if tail.len() as u64 != size - tail_start {
+        return Err(changed());
+    }
     let mut read = tail.len() as u64;
     let n = tail.len();
     if n < 8 || &tail[n - 4..] != b"PAR1" {
@@ -401,6 +419,9 @@ pub async fn fetch_needed(
             .get_range(&obj.location, footer_start..tail_start)
             .await
             .map_err(unreadable)?;
+        if more.len() as u64 != tail_start - footer_start {
+            return Err(changed());
+        }
         read += more.len() as u64;
         buf[footer_start as usize..tail_start as usize].copy_from_slice(&more);
     }
@@ -425,7 +446,19 @@ pub async fn fetch_needed(
     for rg in &meta.row_groups[first..=last] {
         for name in columns {
             for chunk in rg.columns_under_root_iter(name).into_iter().flatten() {
-                let r = chunk.byte_range();
+                // Checked here: `byte_range()` panics on negative sizes from a corrupt footer.
+                let start = chunk
+                    .dictionary_page_offset()
+                    .unwrap_or_else(|| chunk.data_page_offset());
+                let len = chunk.compressed_size();
+                let r = match (u64::try_from(start), u64::try_from(len)) {
+                    (Ok(s), Ok(l)) if s.checked_add(l).is_some() => s..s + l,
+                    _ => {
+                        return Err(corrupt(format!(
+                            "column chunk of `{name}` has offset {start} and size {len}"
+                        )))
+                    }
+                };
                 if r.end > footer_start || r.start > r.end {
                     return Err(corrupt(format!(
                         "column chunk of `{name}` lies outside the data ({r:?})"
@@ -445,6 +478,9 @@ pub async fn fetch_needed(
         .await
         .map_err(unreadable)?;
     for (r, b) in ranges.iter().zip(parts) {
+        if b.len() as u64 != r.end - r.start {
+            return Err(changed());
+        }
         read += b.len() as u64;
         buf[r.start as usize..r.end as usize].copy_from_slice(&b);
     }
