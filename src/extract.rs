@@ -14,13 +14,13 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use polars_buffer::Buffer;
-use polars_parquet::parquet::metadata::FileMetadata;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::prune::{object_may_match, row_group_may_match, TimeWindow};
-use crate::source::{block_on, fetch_needed, Listing, Location, SourceObject};
+use crate::prune::{object_may_match, TimeWindow};
+use crate::source::{block_on, fetch_needed, spawn, Fetched, Listing, Location, SourceObject};
+use tokio::task::JoinHandle;
 
 pub const CATEGORY: &str = "usermanagement";
 pub const INVITE_OP: &str = "invite external user";
@@ -149,8 +149,6 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     let mut frames = Vec::with_capacity(todo.len());
     let mut max_time: Option<i64> = None;
     let mut tenant_rows: BTreeMap<String, u64> = BTreeMap::new();
-    let window = plan.window;
-    let keep = move |meta: &FileMetadata, rg: usize| row_group_may_match(meta, rg, &window);
     // With a cache, entries are whole objects: no row-group cut, no tenant or time filter.
     let whole = ScanFilter::default();
     let filter = if plan.cache.is_some() {
@@ -158,25 +156,50 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     } else {
         plan.filter
     };
-    let keep_all = |_: &FileMetadata, _: usize| true;
-    let keep: &(dyn Fn(&FileMetadata, usize) -> bool + Sync) = if plan.cache.is_some() {
-        &keep_all
+    let row_groups = if plan.cache.is_some() {
+        None
     } else {
-        &keep
+        Some(plan.window)
     };
-    for batch in todo.chunks(IN_FLIGHT) {
-        let cached: Vec<Option<ObjectScan>> = batch
+    // Fetches of the next batch run while this one decodes.
+    type Pending = Vec<(Option<ObjectScan>, Option<JoinHandle<Result<Fetched>>>)>;
+    let start = |batch: &[&SourceObject]| -> Result<Pending> {
+        batch
             .iter()
-            .map(|o| plan.cache.and_then(|c| c.load(&loc.display, o)))
-            .collect();
-        let fetched = block_on(futures::future::join_all(batch.iter().zip(&cached).map(
-            |(o, hit)| async move {
-                match hit {
+            .map(|o| {
+                let hit = plan.cache.and_then(|c| c.load(&loc.display, o));
+                let fetch = match hit {
                     Some(_) => None,
-                    None => Some(fetch_needed(loc.store.as_ref(), o, &NEEDED, keep).await),
-                }
-            },
-        )))?;
+                    None => {
+                        let (store, obj) = (loc.store.clone(), (*o).clone());
+                        Some(spawn(async move {
+                            fetch_needed(store.as_ref(), &obj, &NEEDED, row_groups).await
+                        })?)
+                    }
+                };
+                Ok((hit, fetch))
+            })
+            .collect()
+    };
+    let batches: Vec<&[&SourceObject]> = todo.chunks(IN_FLIGHT).collect();
+    let mut next = batches.first().map(|b| start(b)).transpose()?;
+    for (i, batch) in batches.iter().enumerate() {
+        let pending = next.take().expect("started before its turn");
+        let mut cached = Vec::with_capacity(batch.len());
+        let mut fetched = Vec::with_capacity(batch.len());
+        for ((hit, handle), obj) in pending.into_iter().zip(batch.iter()) {
+            cached.push(hit);
+            fetched.push(match handle {
+                None => None,
+                Some(h) => Some(block_on(h)?.unwrap_or_else(|e| {
+                    Err(Error::ObjectUnreadable {
+                        object: obj.key.clone(),
+                        reason: format!("fetch task failed: {e}"),
+                    })
+                })),
+            });
+        }
+        next = batches.get(i + 1).map(|b| start(b)).transpose()?;
         // Objects are independent: decode in parallel, fold in key order (errors too, so the
         // first bad object reported is the first in key order).
         let scans: Vec<(Result<Option<ObjectScan>>, u64, usize)> = batch

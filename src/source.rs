@@ -24,7 +24,7 @@ use polars_parquet::parquet::metadata::FileMetadata;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::prune::{object_may_match, TimeWindow};
+use crate::prune::{object_may_match, row_group_may_match, TimeWindow};
 
 /// One Parquet object of the archive.
 #[derive(Debug, Clone)]
@@ -127,13 +127,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Usage(format!("cannot start the I/O runtime: {e}")))
 }
 
-/// Runs async storage calls from the synchronous pipeline.
-pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
+fn rt() -> Result<&'static tokio::runtime::Runtime> {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     if RT.get().is_none() {
         let _ = RT.set(runtime()?);
     }
-    Ok(RT.get().expect("runtime set").block_on(f))
+    Ok(RT.get().expect("runtime set"))
+}
+
+/// Runs async storage calls from the synchronous pipeline.
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
+    Ok(rt()?.block_on(f))
+}
+
+/// Starts storage work in the background (fetching the next objects while these decode).
+pub fn spawn<F>(f: F) -> Result<tokio::task::JoinHandle<F::Output>>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(rt()?.spawn(f))
 }
 
 fn retry() -> RetryConfig {
@@ -367,13 +380,16 @@ pub struct Fetched {
 const TAIL: u64 = 64 * 1024;
 
 /// Fetches the footer, then every needed column chunk of the contiguous run of row groups
-/// that `keep_row_group` accepts (one ranged request each, coalesced by the store).
+/// whose statistics can fall in `window` (all of them when `None`), with one ranged request
+/// each, coalesced by the store.
 pub async fn fetch_needed(
     store: &dyn ObjectStore,
     obj: &SourceObject,
     columns: &[&str],
-    keep_row_group: &(dyn Fn(&FileMetadata, usize) -> bool + Sync),
+    window: Option<TimeWindow>,
 ) -> Result<Fetched> {
+    let keep_row_group =
+        |meta: &FileMetadata, rg: usize| window.is_none_or(|w| row_group_may_match(meta, rg, &w));
     let unreadable = |e: object_store::Error| Error::ObjectUnreadable {
         object: obj.key.clone(),
         reason: redact(&e.to_string()),
