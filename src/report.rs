@@ -42,7 +42,6 @@ pub struct Timings {
 /// `summary.json`: what was evaluated, over what, and what came out.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    pub timings: Timings,
     pub as_of: String,
     pub lookback_seconds: i64,
     pub threshold_seconds: i64,
@@ -70,6 +69,7 @@ pub struct Summary {
     pub redeems_without_upn: u64,
     pub unparseable_json: u64,
     pub tenants: BTreeMap<String, TenantCounts>,
+    pub timings: Timings,
 }
 
 /// Everything one run writes.
