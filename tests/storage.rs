@@ -86,7 +86,10 @@ fn azurite() -> Server {
             "--loose",
             "--disableTelemetry",
             "--silent",
+            "--debug",
         ])
+        // Every request is logged here: tests count what the job actually fetched.
+        .arg(dir.path().join("requests.log"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -566,4 +569,100 @@ fn row_groups_outside_the_window_are_skipped() {
     assert_eq!(f["row_groups_pruned"], 2, "the groups after T");
     assert!(n["row_groups_pruned"].as_u64().unwrap() > f["row_groups_pruned"].as_u64().unwrap());
     assert!(n["rows_scanned"].as_u64().unwrap() < f["rows_scanned"].as_u64().unwrap());
+}
+
+/// Blob keys (under `container/`) that were read with a GET since the log was last cleared.
+fn blobs_fetched(server: &Server, container: &str) -> std::collections::BTreeSet<String> {
+    let log = std::fs::read_to_string(server._dir.path().join("requests.log")).unwrap();
+    let marker = format!("/devstoreaccount1/{container}/");
+    log.lines()
+        .filter_map(|l| {
+            l.split_once("RequestMethod=GET RequestURL=")?
+                .1
+                .split_whitespace()
+                .next()
+        })
+        .filter_map(|url| Some(url.split_once(&marker)?.1.to_string()))
+        .filter(|key| !key.contains('?'))
+        .map(|key| key.replace("%3D", "="))
+        .collect()
+}
+
+#[test]
+fn azure_reads_only_the_date_folders_of_the_window() {
+    let server = azurite();
+    let env = azure_env(&server);
+    helper("azure", &server, &["create", "logs"]);
+    ok(cli(
+        &env,
+        &[
+            "generate",
+            "--out",
+            "az://logs/p",
+            "--tenants",
+            "2",
+            "--days",
+            "10",
+            "--start",
+            "2026-01-01",
+            "--rows-per-day",
+            "40",
+            "--invites-per-day",
+            "6",
+            "--seed",
+            "4",
+        ],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let window = [
+        "--as-of",
+        "2026-01-10T12:00:00Z",
+        "--lookback",
+        "2d",
+        "--threshold",
+        "1d",
+        "--no-cache",
+    ];
+    for semantics in ["intended", "sentinel"] {
+        let run = |name: &str, extra: &[&str]| {
+            std::fs::write(server._dir.path().join("requests.log"), "").unwrap();
+            let out = dir.path().join(format!("{name}-{semantics}"));
+            let mut args = vec![
+                "run",
+                "--quiet",
+                "--archive",
+                "az://logs/p",
+                "--out",
+                out.to_str().unwrap(),
+                "--semantics",
+                semantics,
+            ];
+            args.extend_from_slice(&window);
+            args.extend_from_slice(extra);
+            ok(cli(&env, &args));
+            (out, blobs_fetched(&server, "logs"))
+        };
+        let (full, all) = run("full", &[]);
+        // T − lookback: findings cannot depend on anything earlier.
+        let (narrow, some) = run("narrow", &["--since", "2026-01-08T12:00:00Z"]);
+        assert_eq!(finding_ids(&full), finding_ids(&narrow), "{semantics}");
+        assert!(
+            !finding_ids(&full).is_empty(),
+            "{semantics}: the comparison is not vacuous"
+        );
+        assert_eq!(all.len(), 10, "{all:?}");
+        let days: Vec<&str> = some
+            .iter()
+            .map(|k| &k[..k.find("/part").unwrap()])
+            .collect();
+        assert_eq!(
+            days,
+            [
+                "p/y=2026/m=01/d=08",
+                "p/y=2026/m=01/d=09",
+                "p/y=2026/m=01/d=10"
+            ],
+            "{some:?}"
+        );
+    }
 }
