@@ -64,42 +64,51 @@ fn wait_for(port: u16, child: &mut Child, what: &str) {
     }
 }
 
+/// Starts `bin` on a free loopback port; `args` gets the port and a private folder.
+fn start(bin: PathBuf, what: &str, args: impl FnOnce(u16, &Path) -> Vec<String>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(bin)
+        .args(args(port, dir.path()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    wait_for(port, &mut child, what);
+    Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
 fn azurite() -> Server {
     let bin = tool(
         "UNREDEEMED_AZURITE",
         "node_modules/.bin/azurite-blob",
         "npm ci",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Command::new(bin)
-        .args([
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--location",
-        ])
-        .arg(dir.path())
-        .args([
-            "--skipApiVersionCheck",
-            "--loose",
-            "--disableTelemetry",
-            "--silent",
-            "--debug",
-        ])
+    start(bin, "azurite", |port, dir| {
+        let mut a: Vec<String> = ["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()]
+            .map(String::from)
+            .into();
+        a.extend(["--location".into(), dir.display().to_string()]);
+        a.extend(
+            [
+                "--skipApiVersionCheck",
+                "--loose",
+                "--disableTelemetry",
+                "--silent",
+            ]
+            .map(String::from),
+        );
         // Every request is logged here: tests count what the job actually fetched.
-        .arg(dir.path().join("requests.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start azurite");
-    wait_for(port, &mut child, "azurite");
-    Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    }
+        a.extend([
+            "--debug".into(),
+            dir.join("requests.log").display().to_string(),
+        ]);
+        a
+    })
 }
 
 fn moto() -> Server {
@@ -108,20 +117,11 @@ fn moto() -> Server {
         ".venv/bin/moto_server",
         "python3 -m venv .venv && .venv/bin/pip install -r tests/storage/requirements.txt",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    wait_for(port, &mut child, "moto_server");
-    Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    }
+    start(bin, "moto_server", |port, _| {
+        ["-H", "127.0.0.1", "-p", &port.to_string()]
+            .map(String::from)
+            .into()
+    })
 }
 
 /// The Python helper (container/bucket creation, raw puts, downloads).
@@ -450,6 +450,21 @@ fn gcs_urls_and_options_resolve() {
     assert!(err.contains("`nope`"), "{err}");
 }
 
+/// `run` on a local archive as of `as_of`, without the cache: the pruning tests are about what
+/// is read when objects are not taken whole for caching.
+fn run_local(archive: &Path, out: &Path, as_of: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["run", "--quiet", "--no-cache", "--as-of", as_of];
+    args.extend([
+        "--archive",
+        archive.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    ok(cli(&[], &args));
+    out.to_path_buf()
+}
+
 #[test]
 fn date_folders_outside_the_window_are_not_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -458,23 +473,7 @@ fn date_folders_outside_the_window_are_not_read() {
     gen.extend(GEN);
     ok(cli(&[], &gen));
     let t = "2026-02-09T12:00:00Z";
-    let run = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec![
-            "run",
-            "--quiet",
-            "--archive",
-            archive.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--as-of",
-            t,
-            "--no-cache",
-        ];
-        args.extend_from_slice(extra);
-        ok(cli(&[], &args));
-        out
-    };
+    let run = |name: &str, extra: &[&str]| run_local(&archive, &dir.path().join(name), t, extra);
     for semantics in ["intended", "sentinel"] {
         // Findings only depend on events after T − lookback: a window starting there must give
         // the same findings as a full scan while reading only its days.
@@ -542,24 +541,7 @@ fn row_groups_outside_the_window_are_skipped() {
         .with_row_group_size(Some(3))
         .finish(&mut df)
         .unwrap();
-    let run = |name: &str, extra: &[&str]| {
-        let out = dir.path().join(name);
-        let mut args = vec![
-            "run",
-            "--quiet",
-            "--archive",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--as-of",
-            T0,
-            // The cache reads objects whole; this test is about what is read without it.
-            "--no-cache",
-        ];
-        args.extend_from_slice(extra);
-        ok(cli(&[], &args));
-        out
-    };
+    let run = |name: &str, extra: &[&str]| run_local(&file, &dir.path().join(name), T0, extra);
     let full = run("full", &[]);
     let narrow = run("narrow", &["--since", &at("-15d")]);
     assert_eq!(finding_ids(&full), finding_ids(&narrow));
