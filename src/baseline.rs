@@ -59,12 +59,7 @@ pub fn time_to_redeem(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
             col("TimeToRedeemSeconds"),
         ])
         .sort_by_exprs(
-            [
-                col(ev::TENANT),
-                col("InviteTime"),
-                col("TargetUPN"),
-                col(ev::ID),
-            ],
+            crate::detect::finding_order(),
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?)

@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::detect::Semantics;
 use crate::error::{Error, Result};
 use crate::generate::GenSpec;
+use crate::replay::ReplayJob;
+use crate::sweep::SweepJob;
 use crate::timefmt::{now, parse_duration, parse_instant};
 use crate::{AsOf, RunJob};
 
@@ -52,12 +54,29 @@ pub enum Command {
     /// Evaluate the rule as of a point in time and write per-tenant reports and the baseline.
     #[command(after_help = HELP_FOOTER)]
     Run(RunArgs),
+    /// Replay the rule at every tick from --from to --to (a retrospective hunt): the alerts at
+    /// each tick are exactly what `run --as-of` that tick finds. Writes `run`'s reports as of
+    /// --to plus replay/alerts.parquet, replay/by_tick.parquet and a timeline in report.md.
+    #[command(after_help = concat!(
+        "Example:\n  unredeemed replay --archive data/sample --from 2026-01-15 --every 1d --out reports\n\n",
+        storage_help!(), "\n\n", exit_codes!()
+    ))]
+    Replay(ReplayArgs),
+    /// Sweep candidate thresholds over the history up to T and suggest one per tenant (a
+    /// tuning study). Writes `run`'s reports plus sweep/sweep.parquet, sweep/suggested.parquet
+    /// and a sweep table in report.md.
+    #[command(after_help = concat!(
+        "Example:\n  unredeemed sweep --archive data/sample --thresholds 1h,6h,1d,2d,5d,7d --out reports\n\n",
+        storage_help!(), "\n\n", exit_codes!()
+    ))]
+    Sweep(SweepArgs),
     /// Write a deterministic synthetic AuditLogs archive (Parquet) for tests, samples and benches.
     Generate(GenerateArgs),
 }
 
+/// Flags shared by `run`, `replay` and `sweep`: where to read and write, and the rule.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct JobArgs {
     /// Archive root (path or URL): searched recursively for `*.parquet` (or one object).
     #[arg(long, default_value = "data/sample")]
     pub archive: String,
@@ -77,10 +96,6 @@ pub struct RunArgs {
     /// Do not read or write the extraction cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
-    /// Evaluate as of this time (RFC 3339, a UTC date-time or date, or `now`).
-    /// Default: the latest TimeGenerated in the archive, so reruns give the same answer.
-    #[arg(long, value_name = "TIME|now")]
-    pub as_of: Option<String>,
     /// How far back from the as-of time invites are considered (KQL timespan: 14d, 36h, 90m, 30s).
     #[arg(long, default_value = "14d", value_name = "DUR")]
     pub lookback: String,
@@ -96,21 +111,65 @@ pub struct RunArgs {
     /// Only these tenants (TenantId); repeat for several.
     #[arg(long = "tenant", value_name = "ID")]
     pub tenants: Vec<String>,
-    /// Exit with status 1 when there is at least one finding.
-    #[arg(long)]
-    pub fail_on_findings: bool,
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
-impl RunArgs {
-    pub fn resolve(&self) -> Result<RunJob> {
-        let as_of = match self.as_of.as_deref() {
-            None => AsOf::Latest,
-            Some("now") => AsOf::At(now()),
-            Some(t) => AsOf::At(parse_instant(t)?),
-        };
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Evaluate as of this time (RFC 3339, a UTC date-time or date, or `now`).
+    /// Default: the latest TimeGenerated in the archive, so reruns give the same answer.
+    #[arg(long, value_name = "TIME|now")]
+    pub as_of: Option<String>,
+    /// Exit with status 1 when there is at least one finding.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// First tick (RFC 3339, a UTC date-time or date).
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// Last tick bound: ticks are from, from+every, … up to and including this time.
+    /// Default: the latest TimeGenerated in the archive.
+    #[arg(long, value_name = "TIME|now")]
+    pub to: Option<String>,
+    /// Time between ticks (how often the scheduled rule would have run).
+    #[arg(long, default_value = "1d", value_name = "DUR")]
+    pub every: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Evaluate as of this time; default: the latest TimeGenerated in the archive.
+    #[arg(long, value_name = "TIME|now")]
+    pub as_of: Option<String>,
+    /// Candidate thresholds, comma-separated KQL timespans.
+    #[arg(long, default_value = crate::sweep::DEFAULT_THRESHOLDS, value_name = "DUR,DUR,…")]
+    pub thresholds: String,
+    /// Quantile of time-to-redeem the suggested threshold covers, in (0, 1].
+    #[arg(long, default_value_t = 0.99, value_name = "Q")]
+    pub target_quantile: f64,
+}
+
+fn parse_as_of(text: Option<&str>) -> Result<AsOf> {
+    Ok(match text {
+        None => AsOf::Latest,
+        Some("now") => AsOf::At(now()),
+        Some(t) => AsOf::At(parse_instant(t)?),
+    })
+}
+
+impl JobArgs {
+    pub fn resolve(&self, as_of: AsOf) -> Result<RunJob> {
         let lookback = parse_duration(&self.lookback)?;
         let threshold = parse_duration(&self.threshold)?;
         if lookback <= 0 {
@@ -134,6 +193,40 @@ impl RunArgs {
             since,
             tenants: self.tenants.clone(),
             quiet: self.quiet,
+        })
+    }
+}
+
+impl RunArgs {
+    pub fn resolve(&self) -> Result<RunJob> {
+        self.job.resolve(parse_as_of(self.as_of.as_deref())?)
+    }
+}
+
+impl ReplayArgs {
+    pub fn resolve(&self) -> Result<ReplayJob> {
+        let from = parse_instant(&self.from)?;
+        let to = parse_as_of(self.to.as_deref())?;
+        let every = parse_duration(&self.every)?;
+        if let AsOf::At(to) = to {
+            crate::replay::tick_count(from, to, every)?;
+        } else if every <= 0 {
+            return Err(Error::Usage("--every must be greater than zero".into()));
+        }
+        Ok(ReplayJob {
+            run: self.job.resolve(to)?,
+            from,
+            every,
+        })
+    }
+}
+
+impl SweepArgs {
+    pub fn resolve(&self) -> Result<SweepJob> {
+        Ok(SweepJob {
+            run: self.job.resolve(parse_as_of(self.as_of.as_deref())?)?,
+            thresholds: crate::sweep::parse_thresholds(&self.thresholds)?,
+            target_quantile: crate::sweep::check_quantile(self.target_quantile)?,
         })
     }
 }

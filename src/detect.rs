@@ -148,16 +148,21 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
             seconds_between(lit(w.as_of), col("InviteTime")).alias("PendingSeconds"),
         ])
         .sort_by_exprs(
-            [
-                col(ev::TENANT),
-                col("InviteTime"),
-                col("TargetUPN"),
-                col(ev::ID),
-            ],
+            finding_order(),
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?;
     Ok(out)
+}
+
+/// The order of findings (and of each replay tick's alerts).
+pub fn finding_order() -> Vec<Expr> {
+    vec![
+        col(ev::TENANT),
+        col("InviteTime"),
+        col("TargetUPN"),
+        col(ev::ID),
+    ]
 }
 
 /// Data-quality and volume counts per tenant (events up to T).

@@ -14,9 +14,11 @@ pub mod extract;
 pub mod generate;
 pub mod progress;
 pub mod prune;
+pub mod replay;
 pub mod report;
 pub mod rule;
 pub mod source;
+pub mod sweep;
 pub mod timefmt;
 
 use std::collections::BTreeMap;
@@ -65,15 +67,36 @@ pub struct RunOutcome {
     pub summary: Summary,
 }
 
-pub fn run(job: &RunJob) -> Result<RunOutcome> {
-    let progress = Progress::new(job.quiet);
-    let mut clock = std::time::Instant::now();
-    let mut lap = || {
+/// Seconds since the previous lap, rounded to the millisecond.
+struct Laps(std::time::Instant);
+
+impl Laps {
+    fn new() -> Self {
+        Laps(std::time::Instant::now())
+    }
+    fn lap(&mut self) -> f64 {
         let now = std::time::Instant::now();
-        let secs = (now - clock).as_secs_f64();
-        clock = now;
+        let secs = (now - self.0).as_secs_f64();
+        self.0 = now;
         (secs * 1e3).round() / 1e3
-    };
+    }
+}
+
+/// The archive read once: what `run`, `replay` and `sweep` all start from.
+pub struct Scanned {
+    pub archive: source::Location,
+    pub out: source::Location,
+    pub x: extract::Extracted,
+    /// Tenants reported on: those seen in the rows read (and asked for with `--tenant`).
+    pub tenants: Vec<String>,
+    pub list_seconds: f64,
+    pub scan_seconds: f64,
+}
+
+/// Resolves the locations, lists and prunes the archive, and extracts its events up to `until`
+/// (`None`: everything).
+pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Scanned> {
+    let mut laps = Laps::new();
     let archive = source::resolve(&job.archive, &job.storage_options, false)?;
     let out = source::resolve(&job.out, &job.storage_options, true)?;
     progress.log(&format!("listing {}", archive.display));
@@ -83,14 +106,11 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
     };
     let window = TimeWindow {
         since: job.since,
-        until: match job.as_of {
-            AsOf::At(t) => Some(t),
-            AsOf::Latest => None,
-        },
+        until,
     };
-    lap();
+    laps.lap();
     let listing = source::list_archive(&archive, &window)?;
-    let list_seconds = lap();
+    let list_seconds = laps.lap();
     let cache = match &job.cache {
         Some(dir) => Some(cache::Cache::open(dir).map_err(|e| {
             Error::Usage(format!(
@@ -105,10 +125,10 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         cache: cache.as_ref(),
         window,
         skip_bad_files: job.skip_bad_files,
-        progress: &progress,
+        progress,
     };
     let x = extract::extract_archive(&archive, &listing, &plan)?;
-    let scan_seconds = lap();
+    let scan_seconds = laps.lap();
     progress.log(&format!(
         "read {} of {} object(s) ({} pruned), {} rows, {} bytes fetched",
         x.metrics.files,
@@ -117,19 +137,6 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         x.metrics.rows_scanned,
         x.metrics.bytes_read
     ));
-    let as_of = match job.as_of {
-        AsOf::At(t) => t,
-        AsOf::Latest => x.max_time.ok_or_else(|| Error::ArchiveUnreadable {
-            location: archive.display.clone(),
-            reason: "no rows were read, so there is no latest TimeGenerated; pass --as-of".into(),
-        })?,
-    };
-    let window = Window {
-        as_of,
-        lookback: job.lookback,
-        threshold: job.threshold,
-    };
-
     let tenants: Vec<String> = x
         .tenant_rows
         .keys()
@@ -141,16 +148,57 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             progress.warn(&format!("tenant `{t}` has no rows in the archive"));
         }
     }
+    Ok(Scanned {
+        archive,
+        out,
+        x,
+        tenants,
+        list_seconds,
+        scan_seconds,
+    })
+}
 
-    lap();
+impl Scanned {
+    /// T: the given instant, or the latest `TimeGenerated` read.
+    pub fn resolve_as_of(&self, as_of: AsOf) -> Result<i64> {
+        match as_of {
+            AsOf::At(t) => Ok(t),
+            AsOf::Latest => self.x.max_time.ok_or_else(|| Error::ArchiveUnreadable {
+                location: self.archive.display.clone(),
+                reason: "no rows were read, so there is no latest TimeGenerated; pass a time"
+                    .into(),
+            }),
+        }
+    }
+}
+
+/// The rule and the baseline evaluated at one T, with the summary that describes them.
+pub struct Assessed {
+    pub window: Window,
+    pub findings: DataFrame,
+    pub time_to_redeem: DataFrame,
+    pub by_tenant: DataFrame,
+    pub summary: Summary,
+}
+
+/// Findings, baseline and counts at `as_of`.
+pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
+    let x = &s.x;
+    let window = Window {
+        as_of,
+        lookback: job.lookback,
+        threshold: job.threshold,
+    };
+    let mut laps = Laps::new();
     let findings = detect::findings(&x.events, window, job.semantics)?;
-    let join_seconds = lap();
+    let join_seconds = laps.lap();
     let ttr = baseline::time_to_redeem(&x.events, as_of)?;
-    let by_tenant = baseline::by_tenant(&ttr, &tenants)?;
-    let baseline_seconds = lap();
+    let by_tenant = baseline::by_tenant(&ttr, &s.tenants)?;
+    let baseline_seconds = laps.lap();
     let counts = detect::event_counts(&x.events, as_of)?;
 
-    let mut per_tenant: BTreeMap<String, TenantCounts> = tenants
+    let mut per_tenant: BTreeMap<String, TenantCounts> = s
+        .tenants
         .iter()
         .map(|t| {
             let c = TenantCounts {
@@ -160,29 +208,14 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             (t.clone(), c)
         })
         .collect();
-    let u = |df: &DataFrame, c: &str| -> Result<Vec<u64>> {
-        let s = df
-            .column(c)?
-            .as_materialized_series()
-            .cast(&DataType::UInt64)?;
-        Ok(s.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
-    };
-    let names = |df: &DataFrame| -> Result<Vec<String>> {
-        Ok(df
-            .column(ev::TENANT)?
-            .str()?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
-            .collect())
-    };
     {
         let t = names(&counts)?;
         let (inv, app, inv0, red, red0) = (
-            u(&counts, "invites")?,
-            u(&counts, "app_initiated_invites")?,
-            u(&counts, "invites_without_upn")?,
-            u(&counts, "redeems")?,
-            u(&counts, "redeems_without_upn")?,
+            u64s(&counts, "invites")?,
+            u64s(&counts, "app_initiated_invites")?,
+            u64s(&counts, "invites_without_upn")?,
+            u64s(&counts, "redeems")?,
+            u64s(&counts, "redeems_without_upn")?,
         );
         for i in 0..t.len() {
             if let Some(c) = per_tenant.get_mut(&t[i]) {
@@ -194,7 +227,7 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
             }
         }
         let t = names(&by_tenant)?;
-        let (red, pen) = (u(&by_tenant, "Redeemed")?, u(&by_tenant, "Pending")?);
+        let (red, pen) = (u64s(&by_tenant, "Redeemed")?, u64s(&by_tenant, "Pending")?);
         for i in 0..t.len() {
             if let Some(c) = per_tenant.get_mut(&t[i]) {
                 c.baseline_redeemed = red[i];
@@ -208,10 +241,10 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         }
     }
     let sum = |f: fn(&TenantCounts) -> u64| per_tenant.values().map(f).sum::<u64>();
-    let mut summary = Summary {
+    let summary = Summary {
         timings: report::Timings {
-            list_seconds,
-            scan_seconds,
+            list_seconds: s.list_seconds,
+            scan_seconds: s.scan_seconds,
             join_seconds,
             baseline_seconds,
             write_seconds: 0.0,
@@ -222,7 +255,7 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         semantics: job.semantics,
         since: job.since.map(format_instant),
         rule: rule::RULE,
-        archive: archive.display.clone(),
+        archive: s.archive.display.clone(),
         files: x.metrics.files,
         files_listed: x.metrics.files_listed,
         files_pruned: x.metrics.files_pruned,
@@ -243,22 +276,104 @@ pub fn run(job: &RunJob) -> Result<RunOutcome> {
         redeems_without_upn: sum(|c| c.redeems_without_upn),
         unparseable_json: x.unparseable_json,
         tenants: per_tenant,
+        replay: None,
+        sweep: None,
     };
+    Ok(Assessed {
+        window,
+        findings,
+        time_to_redeem: ttr,
+        by_tenant,
+        summary,
+    })
+}
 
-    let sink = source::Sink::open(out);
-    lap();
+/// Writes everything `a` (and the optional replay/sweep results) holds; `summary.json` last.
+pub fn write(
+    s: &Scanned,
+    a: &mut Assessed,
+    replay: Option<&replay::Replay>,
+    sweep: Option<&sweep::Sweep>,
+    progress: &Progress,
+) -> Result<()> {
+    let sink = source::Sink::open(s.out.clone());
+    let mut laps = Laps::new();
     report::write_reports(
         &sink,
         &Outputs {
-            summary: &summary,
-            window,
-            findings: &findings,
-            time_to_redeem: &ttr,
-            by_tenant: &by_tenant,
+            summary: &a.summary,
+            window: a.window,
+            findings: &a.findings,
+            time_to_redeem: &a.time_to_redeem,
+            by_tenant: &a.by_tenant,
+            replay,
+            sweep,
         },
     )?;
-    summary.timings.write_seconds = lap();
-    report::write_summary(&sink, &summary)?;
+    a.summary.timings.write_seconds = laps.lap();
+    report::write_summary(&sink, &a.summary)?;
     progress.log(&format!("reports written to {}", sink.display()));
-    Ok(RunOutcome { summary })
+    Ok(())
+}
+
+fn u64s(df: &DataFrame, c: &str) -> Result<Vec<u64>> {
+    let s = df
+        .column(c)?
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?;
+    Ok(s.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+fn names(df: &DataFrame) -> Result<Vec<String>> {
+    Ok(df
+        .column(ev::TENANT)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
+}
+
+/// Scan, then the rule and the baseline at T (`job.as_of`): what every command starts with.
+fn prepare(job: &RunJob) -> Result<(Progress, Scanned, Assessed)> {
+    let progress = Progress::new(job.quiet);
+    let until = match job.as_of {
+        AsOf::At(t) => Some(t),
+        AsOf::Latest => None,
+    };
+    let s = scan(job, until, &progress)?;
+    let as_of = s.resolve_as_of(job.as_of)?;
+    let a = assess(job, &s, as_of)?;
+    Ok((progress, s, a))
+}
+
+/// `unredeemed run`: the rule at one T.
+pub fn run(job: &RunJob) -> Result<RunOutcome> {
+    let (progress, s, mut a) = prepare(job)?;
+    write(&s, &mut a, None, None, &progress)?;
+    Ok(RunOutcome { summary: a.summary })
+}
+
+/// `unredeemed replay`: the rule at every tick from `from` to `to` (T), in one pass.
+pub fn replay(job: &replay::ReplayJob) -> Result<RunOutcome> {
+    let (progress, s, mut a) = prepare(&job.run)?;
+    let mut laps = Laps::new();
+    let r = replay::replay(&s.x.events, &s.tenants, job, a.window.as_of)?;
+    a.summary.replay = Some(r.summary(laps.lap()));
+    progress.log(&format!(
+        "replayed {} tick(s): {} alert(s) on {} invite(s)",
+        r.ticks,
+        r.alerts.height(),
+        r.alerting_invites
+    ));
+    write(&s, &mut a, Some(&r), None, &progress)?;
+    Ok(RunOutcome { summary: a.summary })
+}
+
+/// `unredeemed sweep`: flagged counts over a list of thresholds, and a suggested one.
+pub fn sweep(job: &sweep::SweepJob) -> Result<RunOutcome> {
+    let (progress, s, mut a) = prepare(&job.run)?;
+    let w = sweep::sweep(&a.time_to_redeem, &s.tenants, job, a.window.as_of)?;
+    a.summary.sweep = Some(w.summary()?);
+    write(&s, &mut a, None, Some(&w), &progress)?;
+    Ok(RunOutcome { summary: a.summary })
 }

@@ -37,6 +37,18 @@ fn dispatch(command: Command) -> Result<u8, Error> {
                 0
             })
         }
+        Command::Replay(args) => {
+            let job = args.resolve()?;
+            let outcome = unredeemed::replay(&job)?;
+            let _ = std::io::stdout().write_all(report::stdout_table(&outcome.summary).as_bytes());
+            Ok(0)
+        }
+        Command::Sweep(args) => {
+            let job = args.resolve()?;
+            let outcome = unredeemed::sweep(&job)?;
+            let _ = std::io::stdout().write_all(report::stdout_table(&outcome.summary).as_bytes());
+            Ok(0)
+        }
         Command::Generate(args) => {
             let spec = args.resolve()?;
             let out = source::resolve(&args.out, &args.storage_options, true)?;

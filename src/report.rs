@@ -69,6 +69,10 @@ pub struct Summary {
     pub redeems_without_upn: u64,
     pub unparseable_json: u64,
     pub tenants: BTreeMap<String, TenantCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::replay::ReplaySummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepSummary>,
     pub timings: Timings,
 }
 
@@ -80,6 +84,8 @@ pub struct Outputs<'a> {
     pub findings: &'a DataFrame,
     pub time_to_redeem: &'a DataFrame,
     pub by_tenant: &'a DataFrame,
+    pub replay: Option<&'a crate::replay::Replay>,
+    pub sweep: Option<&'a crate::sweep::Sweep>,
 }
 
 /// Output timestamps: microseconds (what ADX and most readers use), zoned UTC.
@@ -145,6 +151,16 @@ pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
             .collect()?;
         let md = markdown(o, tenant, &raw)?;
         sink.put(&format!("{dir}/report.md"), md.into_bytes())?;
+    }
+    if let Some(r) = o.replay {
+        let alerts = with_utc(&r.alerts, &["EvaluatedAt", "InviteTime"])?;
+        sink.put("replay/alerts.parquet", parquet_bytes(&alerts)?)?;
+        let by_tick = with_utc(&r.by_tick, &["EvaluatedAt"])?;
+        sink.put("replay/by_tick.parquet", parquet_bytes(&by_tick)?)?;
+    }
+    if let Some(w) = o.sweep {
+        sink.put("sweep/sweep.parquet", parquet_bytes(&w.table)?)?;
+        sink.put("sweep/suggested.parquet", parquet_bytes(&w.suggested)?)?;
     }
     let ttr = with_utc(o.time_to_redeem, &["InviteTime", "RedeemTime"])?;
     sink.put("baseline/time_to_redeem.parquet", parquet_bytes(&ttr)?)?;
@@ -264,6 +280,12 @@ fn markdown(o: &Outputs, tenant: &str, findings: &DataFrame) -> Result<String> {
 
     let _ = writeln!(md, "\n## Baseline of time to redeem\n");
     let _ = writeln!(md, "{}", baseline_line(o.by_tenant, tenant)?);
+    if let Some(r) = o.replay {
+        replay_sections(&mut md, r, tenant)?;
+    }
+    if let Some(w) = o.sweep {
+        sweep_section(&mut md, w, tenant)?;
+    }
     Ok(md)
 }
 
@@ -335,5 +357,236 @@ pub fn stdout_table(s: &Summary) -> String {
         format_duration(s.lookback_seconds * NANOS_PER_SECOND),
         format_duration(s.threshold_seconds * NANOS_PER_SECOND),
     );
+    if let Some(r) = &s.replay {
+        let _ = writeln!(
+            t,
+            "replay: {} alert(s) on {} invite(s) over {} tick(s) from {} to {}",
+            r.alerts, r.alerting_invites, r.ticks, r.from, r.to
+        );
+    }
+    if let Some(w) = &s.sweep {
+        for (tenant, x) in &w.suggested {
+            let _ = writeln!(
+                t,
+                "suggested threshold for {tenant} (quantile {}): {}",
+                w.target_quantile,
+                x.as_deref().unwrap_or("none (no redeemed invite)")
+            );
+        }
+    }
     t
+}
+
+fn mine(df: &DataFrame, tenant: &str) -> Result<DataFrame> {
+    Ok(df
+        .clone()
+        .lazy()
+        .filter(col(ev::TENANT).eq(lit(tenant)))
+        .collect()?)
+}
+
+fn strs(df: &DataFrame, c: &str) -> Result<Vec<String>> {
+    Ok(df
+        .column(c)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect())
+}
+
+fn ints(df: &DataFrame, c: &str) -> Result<Vec<Option<i64>>> {
+    let s = df
+        .column(c)?
+        .as_materialized_series()
+        .cast(&DataType::Int64)?;
+    Ok(s.i64()?.iter().collect())
+}
+
+fn code(v: &str) -> String {
+    if v.is_empty() {
+        "—".to_string()
+    } else {
+        format!("`{}`", v.replace('|', "\\|"))
+    }
+}
+
+/// How many invites the longest-alerted table lists.
+const LONGEST: usize = 10;
+
+/// The alert timeline (ticks where the count changes) and the invites alerted longest.
+fn replay_sections(md: &mut String, r: &crate::replay::Replay, tenant: &str) -> Result<()> {
+    let ticks = mine(&r.by_tick, tenant)?;
+    let alerts = mine(&r.alerts, tenant)?;
+    let _ = writeln!(
+        md,
+        "\n## Replay: alert timeline\n\nThe rule ({} semantics) evaluated at {} tick(s), every {}, from {} to {}: {} alert(s) on {} invite(s).\n",
+        r.semantics.as_str(),
+        r.ticks,
+        format_duration(r.every),
+        format_instant(r.from),
+        format_instant(r.to),
+        alerts.height(),
+        alerts
+            .column("FirstAlert")?
+            .bool()?
+            .sum()
+            .unwrap_or(0),
+    );
+    let at = ints(&ticks, "EvaluatedAt")?;
+    let n = ints(&ticks, "Alerts")?;
+    let new = ints(&ticks, "NewAlerts")?;
+    // Only ticks where something changes: daily ticks over months stay readable.
+    let _ = writeln!(
+        md,
+        "| Evaluated at | Alerts | New alerts |\n|---|---:|---:|"
+    );
+    let mut prev = None;
+    let mut shown = 0;
+    for i in 0..ticks.height() {
+        let (a, b) = (n[i].unwrap_or(0), new[i].unwrap_or(0));
+        if prev != Some(a) || b > 0 {
+            let _ = writeln!(
+                md,
+                "| {} | {a} | {b} |",
+                at[i].map(format_instant).unwrap_or_default()
+            );
+            shown += 1;
+        }
+        prev = Some(a);
+    }
+    if shown < ticks.height() {
+        let _ = writeln!(
+            md,
+            "\n{} tick(s) with the same count as the tick before are not shown; `replay/by_tick.parquet` has them all.",
+            ticks.height() - shown
+        );
+    }
+
+    let _ = writeln!(md, "\n## Replay: invites alerted longest\n");
+    if alerts.height() == 0 {
+        let _ = writeln!(md, "No invite alerted at any tick.");
+        return Ok(());
+    }
+    let longest = alerts
+        .lazy()
+        .group_by([
+            col("TargetUPN"),
+            col("InviteTime"),
+            col(ev::ID),
+            col("InviteInitiator"),
+        ])
+        .agg([
+            len().cast(DataType::Int64).alias("Ticks"),
+            col("EvaluatedAt").min().alias("First"),
+            col("EvaluatedAt").max().alias("Last"),
+        ])
+        .sort_by_exprs(
+            [col("Ticks"), col("InviteTime"), col("TargetUPN")],
+            SortMultipleOptions::default()
+                .with_order_descending_multi([true, false, false])
+                .with_maintain_order(true),
+        )
+        .limit(LONGEST as IdxSize)
+        .collect()?;
+    let (upn, who) = (
+        strs(&longest, "TargetUPN")?,
+        strs(&longest, "InviteInitiator")?,
+    );
+    let (inv, k, first, last) = (
+        ints(&longest, "InviteTime")?,
+        ints(&longest, "Ticks")?,
+        ints(&longest, "First")?,
+        ints(&longest, "Last")?,
+    );
+    let _ = writeln!(
+        md,
+        "| Guest (TargetUPN) | Account (InviteInitiator) | Invited | Ticks alerted | First alert | Last alert |\n|---|---|---|---:|---|---|"
+    );
+    for i in 0..longest.height() {
+        let t = |v: Option<i64>| v.map(format_instant).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            code(&upn[i]),
+            code(&who[i]),
+            t(inv[i]),
+            k[i].unwrap_or(0),
+            t(first[i]),
+            t(last[i])
+        );
+    }
+    Ok(())
+}
+
+/// Flagged counts per threshold and the suggested threshold.
+fn sweep_section(md: &mut String, w: &crate::sweep::Sweep, tenant: &str) -> Result<()> {
+    let t = mine(&w.table, tenant)?;
+    let _ = writeln!(
+        md,
+        "\n## Threshold sweep\n\nIntended rules over every invite up to {} (no lookback): an invite is flagged at threshold X when it was redeemed more than X after the invite, or is still pending and at least X old.\n",
+        format_instant(w.as_of)
+    );
+    let _ = writeln!(
+        md,
+        "| Threshold | Invites | Flagged | Later redeemed | Still pending | Redeemed within |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let x = ints(&t, "ThresholdSeconds")?;
+    let inv = ints(&t, "Invites")?;
+    let fl = ints(&t, "Flagged")?;
+    let lr = ints(&t, "FlaggedLaterRedeemed")?;
+    let sp = ints(&t, "FlaggedStillPending")?;
+    let within: Vec<Option<f64>> = t.column("RedeemedWithin")?.f64()?.iter().collect();
+    for i in 0..t.height() {
+        let mark = if x[i].unwrap_or(0) * NANOS_PER_SECOND == w.current_threshold {
+            " (current)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            md,
+            "| {}{mark} | {} | {} | {} | {} | {} |",
+            format_duration(x[i].unwrap_or(0) * NANOS_PER_SECOND),
+            inv[i].unwrap_or(0),
+            fl[i].unwrap_or(0),
+            lr[i].unwrap_or(0),
+            sp[i].unwrap_or(0),
+            within[i].map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0)),
+        );
+    }
+    let s = mine(&w.suggested, tenant)?;
+    let q = w.target_quantile;
+    let quant: Option<f64> = s.column("QuantileSeconds")?.f64()?.get(0);
+    let sugg = ints(&s, "SuggestedThresholdSeconds")?
+        .first()
+        .copied()
+        .flatten();
+    let at_s = ints(&s, "FlaggedAtSuggested")?.first().copied().flatten();
+    let at_c = ints(&s, "FlaggedAtCurrent")?.first().copied().flatten();
+    let red = ints(&s, "Redeemed")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0);
+    let _ = writeln!(md);
+    match (quant, sugg) {
+        (Some(qs), Some(x)) => {
+            let _ = writeln!(
+                md,
+                "**Suggested threshold: {}** — the {} quantile of time to redeem over {red} redeemed invite(s) is {}; rounded up to a whole hour. It would flag {} invite(s), against {} at the current threshold {}.",
+                format_duration(x * NANOS_PER_SECOND),
+                q,
+                human_seconds(qs),
+                at_s.unwrap_or(0),
+                at_c.unwrap_or(0),
+                format_duration(w.current_threshold),
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                md,
+                "No threshold suggested: no invite of this tenant was redeemed up to T."
+            );
+        }
+    }
+    Ok(())
 }

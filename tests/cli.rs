@@ -258,3 +258,41 @@ fn help_documents_exit_codes() {
         assert!(help.contains(needle), "{needle} missing from help");
     }
 }
+
+/// `replay` and `sweep` on the committed sample: stdout, stderr, one tenant's report.md and the
+/// sweep table.
+#[test]
+fn replay_and_sweep_on_the_sample_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let tenant = "tenant=00629883-28f7-439b-ad73-4d8eaaa0a43b/report.md";
+    let mut shot = String::new();
+    for args in [
+        &["replay", "--from", "2026-02-01", "--every", "2d"][..],
+        &[
+            "sweep",
+            "--thresholds",
+            "12h,1d,5d,14d",
+            "--target-quantile",
+            "0.9",
+        ][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--archive", "data/sample", "--out", out, "--no-cache"]);
+        let o = run_cli(&all);
+        shot.push_str(&format!(
+            "=== {}\nexit: {}\n--- stdout\n{}--- stderr\n{}--- {tenant}\n{}",
+            args.join(" "),
+            o.status.code().unwrap(),
+            text(&o.stdout),
+            text(&o.stderr).replace(out, "[OUT]"),
+            std::fs::read_to_string(dir.path().join(tenant)).unwrap()
+        ));
+    }
+    let mut buf = Vec::new();
+    CsvWriter::new(&mut buf)
+        .finish(&mut read_parquet(&dir.path().join("sweep/sweep.parquet")))
+        .unwrap();
+    shot.push_str(&format!("=== sweep/sweep.parquet\n{}", text(&buf)));
+    insta::assert_snapshot!("replay_sweep_sample", shot);
+}
