@@ -55,6 +55,7 @@ pub fn time_to_redeem(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
             col("TargetUPN"),
             col("InviteTime"),
             col("InviteInitiator"),
+            col("IPAddress"),
             col("RedeemTime"),
             col("TimeToRedeemSeconds"),
         ])

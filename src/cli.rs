@@ -96,15 +96,27 @@ pub struct JobArgs {
     /// Do not read or write the extraction cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
-    /// How far back from the as-of time invites are considered (KQL timespan: 14d, 36h, 90m, 30s).
-    #[arg(long, default_value = "14d", value_name = "DUR")]
-    pub lookback: String,
-    /// How long an invite may stay unredeemed before it is a finding.
-    #[arg(long, default_value = "5d", value_name = "DUR")]
-    pub threshold: String,
-    /// `intended`: what the rule means; `sentinel`: the query read literally.
-    #[arg(long, value_enum, default_value_t = Semantics::Intended)]
-    pub semantics: Semantics,
+    /// How far back from the as-of time invites are considered (KQL timespan: 14d, 36h, 90m,
+    /// 30s) [default: the config's, the rule file's, else 14d].
+    #[arg(long, value_name = "DUR")]
+    pub lookback: Option<String>,
+    /// How long an invite may stay unredeemed before it is a finding [default: the config's,
+    /// the rule file's, else 5d].
+    #[arg(long, value_name = "DUR")]
+    pub threshold: Option<String>,
+    /// `intended`: what the rule means; `sentinel`: the query read literally [default: the
+    /// config's, else intended].
+    #[arg(long, value_enum)]
+    pub semantics: Option<Semantics>,
+    /// Config file (TOML): rule parameters, watchlists and exclusion rules.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Sentinel rule file (YAML): its metadata, and its `let lookback` / `let invitethreshold`.
+    #[arg(long, value_name = "FILE")]
+    pub rule: Option<std::path::PathBuf>,
+    /// Apply no exclusion rule from the config (the raw result).
+    #[arg(long)]
+    pub no_exclusions: bool,
     /// Drop events before this time (bounds the baseline's history).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
@@ -170,12 +182,44 @@ fn parse_as_of(text: Option<&str>) -> Result<AsOf> {
 
 impl JobArgs {
     pub fn resolve(&self, as_of: AsOf) -> Result<RunJob> {
-        let lookback = parse_duration(&self.lookback)?;
-        let threshold = parse_duration(&self.threshold)?;
+        // Precedence: flags, then the config, then the rule file, then the built-in defaults.
+        let (rule, from_rule) = match &self.rule {
+            Some(path) => crate::config::load_rule(path)?,
+            None => (
+                crate::rule::Rule::builtin(),
+                crate::config::Params::default(),
+            ),
+        };
+        let config = self
+            .config
+            .as_deref()
+            .map(crate::config::Config::load)
+            .transpose()?;
+        let from_config = config
+            .as_ref()
+            .map(|c| c.params.clone())
+            .unwrap_or_default();
+        let flag = |v: &Option<String>| v.as_deref().map(parse_duration).transpose();
+        let lookback = flag(&self.lookback)?
+            .or(from_config.lookback)
+            .or(from_rule.lookback)
+            .unwrap_or(DEFAULT_LOOKBACK);
+        let threshold = flag(&self.threshold)?
+            .or(from_config.threshold)
+            .or(from_rule.threshold)
+            .unwrap_or(DEFAULT_THRESHOLD);
+        let semantics = self
+            .semantics
+            .or(from_config.semantics)
+            .unwrap_or(Semantics::Intended);
         if lookback <= 0 {
             return Err(Error::Usage("--lookback must be greater than zero".into()));
         }
         let since = self.since.as_deref().map(parse_instant).transpose()?;
+        let exclusions = match config {
+            Some(c) if !self.no_exclusions => Some(c.exclusions),
+            _ => None,
+        };
         Ok(RunJob {
             archive: self.archive.clone(),
             out: self.out.clone(),
@@ -189,13 +233,18 @@ impl JobArgs {
             as_of,
             lookback,
             threshold,
-            semantics: self.semantics,
+            semantics,
             since,
             tenants: self.tenants.clone(),
             quiet: self.quiet,
+            rule,
+            exclusions,
         })
     }
 }
+
+const DEFAULT_LOOKBACK: i64 = 14 * 86_400 * crate::timefmt::NANOS_PER_SECOND;
+const DEFAULT_THRESHOLD: i64 = 5 * 86_400 * crate::timefmt::NANOS_PER_SECOND;
 
 impl RunArgs {
     pub fn resolve(&self) -> Result<RunJob> {

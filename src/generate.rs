@@ -5,7 +5,9 @@
 //! case the rule must survive: case drift, UPN case drift, redeem text in `displayName` or in
 //! `userPrincipalName`, failed redeems, re-invites, redeems before the invite, app-initiated
 //! invites, invites without a UPN, duplicate deliveries, one UPN in two tenants, and near-miss
-//! operation names. Same seed, same bytes.
+//! operation names. It also adds, every day and in each tenant, one invite from the rule's
+//! false-positive scenarios ([`scenario`]), never redeemed, which `data/example-config/` suppresses.
+//! Same seed, same bytes.
 
 use chrono::{DateTime, Datelike, Utc};
 use polars::prelude::*;
@@ -28,6 +30,103 @@ pub struct GenSpec {
     pub seed: u64,
     pub nested: bool,
     pub rows_per_file: usize,
+}
+
+/// The identities behind the rule's five false-positive scenarios (REFERENCE.md), shared by
+/// the generator, `data/example-config/` and the tests. Guests are given by e-mail; their UPN
+/// in a tenant is the usual `local_domain#EXT#@tenant` form.
+pub mod scenario {
+    /// 1. Scheduled maintenance/backup jobs: service accounts (automation watchlist), inviting
+    ///    from the automation subnet.
+    pub const AUTOMATION: [&str; 3] = [
+        "svc-azurebackup@automation.contoso.example",
+        "svc-awsbackup@automation.contoso.example",
+        "svc-sccm@automation.contoso.example",
+    ];
+    pub const AUTOMATION_IP: &str = "10.20.0.5";
+    /// 2. Admin-initiated invites for future use (admins watchlist, with a grace period).
+    pub const FUTURE_USE_ADMIN: &str = "ga.planner@admins.contoso.example";
+    /// 3. Invitee on leave (user_status watchlist: on_leave).
+    pub const ON_LEAVE: [&str; 2] = ["kim.leave@fabrikam.com", "raj.leave@fabrikam.com"];
+    /// In user_status too, but `active`: never suppressed.
+    pub const ACTIVE: &str = "ana.active@fabrikam.com";
+    /// 4. Invitee testing access before redeeming (invite_context: access_test).
+    pub const ACCESS_TEST: [&str; 2] = [
+        "qa.tester1@contoso-qa.example",
+        "qa.tester2@contoso-qa.example",
+    ];
+    /// 5. Multi-step onboarding (invite_context: pending_approval), and a partner onboarding
+    ///    program's domain with a grace period.
+    pub const PENDING_APPROVAL: [&str; 2] = [
+        "new.hire1@northwind-onboarding.example",
+        "new.hire2@northwind-onboarding.example",
+    ];
+    pub const PROGRAM_DOMAIN: &str = "partner-program.example";
+    /// Kinds in the order the generator cycles through them.
+    pub const KINDS: usize = 7;
+}
+
+/// One never-redeemed scenario invite of kind `kind` (0..[`scenario::KINDS`]).
+fn scenario_invite(
+    rng: &mut ChaCha8Rng,
+    tenant: &Tenant,
+    t: usize,
+    at: i64,
+    kind: usize,
+    serial: u64,
+) -> Row {
+    use scenario::*;
+    let admin = tenant.admins.choose(rng).unwrap().clone();
+    let (by, by_ip, email) = match kind {
+        0 => (
+            AUTOMATION.choose(rng).unwrap().to_string(),
+            AUTOMATION_IP.to_string(),
+            format!("backup.operator{serial}@dr.contoso-backup.example"),
+        ),
+        1 => (
+            FUTURE_USE_ADMIN.to_string(),
+            ip(rng),
+            format!(
+                "{}.{}{serial}@{}",
+                FIRST.choose(rng).unwrap(),
+                LAST.choose(rng).unwrap(),
+                PARTNERS.choose(rng).unwrap()
+            ),
+        ),
+        2 => (admin, ip(rng), ON_LEAVE.choose(rng).unwrap().to_string()),
+        3 => (admin, ip(rng), ACCESS_TEST.choose(rng).unwrap().to_string()),
+        4 => (
+            admin,
+            ip(rng),
+            PENDING_APPROVAL.choose(rng).unwrap().to_string(),
+        ),
+        5 => (
+            admin,
+            ip(rng),
+            format!(
+                "{}.{}{serial}@{PROGRAM_DOMAIN}",
+                FIRST.choose(rng).unwrap(),
+                LAST.choose(rng).unwrap()
+            ),
+        ),
+        _ => (admin, ip(rng), ACTIVE.to_string()),
+    };
+    let upn = format!("{}#EXT#@{}", email.replace('@', "_"), tenant.domain);
+    let corr = guid(rng);
+    Row {
+        time: at,
+        tenant: t,
+        id: event_id(rng, "Invited Users", &corr),
+        correlation: corr,
+        category: "UserManagement".into(),
+        operation: "Invite external user".into(),
+        result: "success".into(),
+        logged_by: "Invited Users",
+        op_type: "Add",
+        targets: target(&guid(rng), None, "User", Some(&upn), ""),
+        initiated: user_initiator(&guid(rng), &by, &by_ip),
+        details: details(&[("invitedUserEmailAddress", &email)]),
+    }
 }
 
 /// What was written, for the caller's log line.
@@ -633,6 +732,17 @@ pub fn generate(spec: &GenSpec, out: &Location) -> Result<GenStats> {
     let end_us = start_us + spec.days as i64 * DAY;
     let tenants = make_tenants(&mut rng, spec.tenants);
     let mut guests = guest_events(&mut rng, spec, &tenants, start_us, end_us);
+    // Scenario invites from their own stream, so the rest of the archive does not depend on them.
+    let mut srng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5CE7_A210);
+    let mut serial = 0;
+    for day in 0..spec.days as i64 {
+        for (t, tenant) in tenants.iter().enumerate() {
+            serial += 1;
+            let at = start_us + day * DAY + srng.gen_range(0..DAY / MS) * MS;
+            let kind = (day as usize + t) % scenario::KINDS;
+            guests.push(scenario_invite(&mut srng, tenant, t, at, kind, serial));
+        }
+    }
     guests.retain(|r| r.time >= start_us && r.time < end_us);
     guests.sort_by_key(|r| r.time);
     let mut stats = GenStats {

@@ -8,8 +8,10 @@
 pub mod baseline;
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod detect;
 pub mod error;
+pub mod exclude;
 pub mod extract;
 pub mod generate;
 pub mod progress;
@@ -60,6 +62,10 @@ pub struct RunJob {
     pub since: Option<i64>,
     pub tenants: Vec<String>,
     pub quiet: bool,
+    /// Metadata reported with the findings (`--rule`, else the built-in rule).
+    pub rule: rule::Rule,
+    /// Exclusion rules from `--config` (`None`: none, or `--no-exclusions`).
+    pub exclusions: Option<exclude::Exclusions>,
 }
 
 /// What a run produced (also written as `summary.json`).
@@ -175,7 +181,10 @@ impl Scanned {
 /// The rule and the baseline evaluated at one T, with the summary that describes them.
 pub struct Assessed {
     pub window: Window,
+    /// Findings kept (not suppressed by an exclusion).
     pub findings: DataFrame,
+    /// Findings suppressed, with `Rule` and `Reason`; `None` without exclusions.
+    pub suppressed: Option<DataFrame>,
     pub time_to_redeem: DataFrame,
     pub by_tenant: DataFrame,
     pub summary: Summary,
@@ -191,6 +200,13 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
     };
     let mut laps = Laps::new();
     let findings = detect::findings(&x.events, window, job.semantics)?;
+    let (findings, suppressed) = match &job.exclusions {
+        Some(ex) => {
+            let (kept, gone) = exclude::split(&ex.classify(&findings, lit(as_of))?)?;
+            (kept, Some(gone))
+        }
+        None => (findings, None),
+    };
     let join_seconds = laps.lap();
     let ttr = baseline::time_to_redeem(&x.events, as_of)?;
     let by_tenant = baseline::by_tenant(&ttr, &s.tenants)?;
@@ -239,7 +255,18 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
                 c.findings += 1;
             }
         }
+        if let Some(gone) = &suppressed {
+            for t in names(gone)? {
+                if let Some(c) = per_tenant.get_mut(&t) {
+                    c.suppressed += 1;
+                }
+            }
+        }
     }
+    let exclusions = match (&job.exclusions, &suppressed) {
+        (Some(ex), Some(gone)) => Some(report::ExclusionSummary::new(ex, gone)?),
+        _ => None,
+    };
     let sum = |f: fn(&TenantCounts) -> u64| per_tenant.values().map(f).sum::<u64>();
     let summary = Summary {
         timings: report::Timings {
@@ -254,7 +281,7 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         threshold_seconds: job.threshold / NANOS_PER_SECOND,
         semantics: job.semantics,
         since: job.since.map(format_instant),
-        rule: rule::RULE,
+        rule: job.rule.clone(),
         archive: s.archive.display.clone(),
         files: x.metrics.files,
         files_listed: x.metrics.files_listed,
@@ -275,6 +302,8 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         invites_without_upn: sum(|c| c.invites_without_upn),
         redeems_without_upn: sum(|c| c.redeems_without_upn),
         unparseable_json: x.unparseable_json,
+        suppressed: sum(|c| c.suppressed),
+        exclusions,
         tenants: per_tenant,
         replay: None,
         sweep: None,
@@ -282,6 +311,7 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
     Ok(Assessed {
         window,
         findings,
+        suppressed,
         time_to_redeem: ttr,
         by_tenant,
         summary,
@@ -304,6 +334,7 @@ pub fn write(
             summary: &a.summary,
             window: a.window,
             findings: &a.findings,
+            suppressed: a.suppressed.as_ref(),
             time_to_redeem: &a.time_to_redeem,
             by_tenant: &a.by_tenant,
             replay,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::baseline;
 use crate::detect::{self, Semantics, UPN_PATTERN};
 use crate::error::{Error, Result};
+use crate::exclude;
 use crate::extract::ev;
 use crate::timefmt::{format_instant, NANOS_PER_SECOND};
 use crate::RunJob;
@@ -44,6 +45,8 @@ pub struct Replay {
     /// EvaluatedAt, TenantId, Alerts, NewAlerts: every tick × tenant, zeros included.
     pub by_tick: DataFrame,
     pub alerting_invites: usize,
+    /// Alerts suppressed by exclusions (`Rule`, `Reason` added); `None` without exclusions.
+    pub suppressed: Option<DataFrame>,
 }
 
 /// The `replay` block of `summary.json`.
@@ -55,6 +58,8 @@ pub struct ReplaySummary {
     pub ticks: usize,
     pub alerts: usize,
     pub alerting_invites: usize,
+    /// Alerts suppressed by exclusion rules (not in `alerts`).
+    pub suppressed: usize,
     pub replay_seconds: f64,
 }
 
@@ -67,6 +72,7 @@ impl Replay {
             ticks: self.ticks,
             alerts: self.alerts.height(),
             alerting_invites: self.alerting_invites,
+            suppressed: self.suppressed.as_ref().map_or(0, DataFrame::height),
             replay_seconds,
         }
     }
@@ -190,16 +196,6 @@ pub fn replay(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64) 
         }
     };
 
-    // `hits` is grouped by invite with ticks ascending: the first of each group is FirstAlert.
-    let mut first = Vec::with_capacity(hits.len());
-    let mut prev: Option<IdxSize> = None;
-    let mut alerting_invites = 0;
-    for &(i, _) in &hits {
-        let new = prev != Some(i);
-        first.push(new);
-        alerting_invites += usize::from(new);
-        prev = Some(i);
-    }
     let idx = IdxCa::from_vec("idx".into(), hits.iter().map(|h| h.0).collect());
     let ticks: Vec<i64> = hits.iter().map(|h| from + h.1 * every).collect();
     let mut picked = inv
@@ -213,14 +209,54 @@ pub fn replay(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64) 
         ])?
         .take(&idx)?;
     picked.insert_column(0, Column::new("EvaluatedAt".into(), ticks))?;
+
+    // Exclusions at each alert's own tick (grace periods depend on it).
+    let (kept, suppressed) = match &job.run.exclusions {
+        Some(ex) => {
+            let c = ex.classify(&picked, col("EvaluatedAt"))?;
+            let mask: Vec<bool> = c
+                .column("Rule")?
+                .str()?
+                .iter()
+                .map(|r| r.is_none())
+                .collect();
+            let (_, gone) = exclude::split(&c)?;
+            (mask, Some(gone))
+        }
+        None => (vec![true; hits.len()], None),
+    };
+    // `hits` is grouped by invite with ticks ascending: the first kept one is FirstAlert.
+    let mut first = Vec::with_capacity(hits.len());
+    let mut prev: Option<IdxSize> = None;
+    let mut alerting_invites = 0;
+    for (&(i, _), &keep) in hits.iter().zip(&kept) {
+        let new = keep && prev != Some(i);
+        first.push(new);
+        alerting_invites += usize::from(new);
+        if keep {
+            prev = Some(i);
+        }
+    }
     picked.with_column(Column::new("FirstAlert".into(), first))?;
-    let alerts = picked
-        .lazy()
-        .sort_by_exprs(
+    let order = || {
+        (
             [vec![col("EvaluatedAt")], detect::finding_order()].concat(),
             SortMultipleOptions::default().with_maintain_order(true),
         )
+    };
+    let (by, opts) = order();
+    let alerts = picked
+        .filter(&BooleanChunked::from_slice("keep".into(), &kept))?
+        .lazy()
+        .sort_by_exprs(by, opts)
         .collect()?;
+    let suppressed = match suppressed {
+        Some(gone) => {
+            let (by, opts) = order();
+            Some(gone.lazy().sort_by_exprs(by, opts).collect()?)
+        }
+        None => None,
+    };
 
     // Every tick × tenant, so a quiet tick shows as zero rather than missing.
     let nt = tenants.len();
@@ -265,6 +301,7 @@ pub fn replay(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64) 
         alerts,
         by_tick,
         alerting_invites,
+        suppressed,
     })
 }
 

@@ -21,6 +21,8 @@ pub struct TenantCounts {
     pub invites: u64,
     pub redeems: u64,
     pub findings: u64,
+    /// Findings suppressed by exclusion rules (not in `findings`).
+    pub suppressed: u64,
     pub baseline_redeemed: u64,
     pub baseline_pending: u64,
     pub app_initiated_invites: u64,
@@ -63,6 +65,10 @@ pub struct Summary {
     pub invites: u64,
     pub redeems: u64,
     pub findings: u64,
+    pub suppressed: u64,
+    /// Present when exclusion rules were applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusions: Option<ExclusionSummary>,
     pub duplicates_dropped: u64,
     pub app_initiated_invites: u64,
     pub invites_without_upn: u64,
@@ -76,12 +82,49 @@ pub struct Summary {
     pub timings: Timings,
 }
 
+/// The `exclusions` block of `summary.json`: suppressions per rule, zeros included.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExclusionSummary {
+    pub config: String,
+    pub rules: Vec<RuleCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub name: String,
+    pub reason: String,
+    pub grace_seconds: Option<i64>,
+    pub suppressed: u64,
+}
+
+impl ExclusionSummary {
+    pub fn new(ex: &crate::exclude::Exclusions, suppressed: &DataFrame) -> Result<Self> {
+        let counts = crate::exclude::counts(ex, suppressed)?;
+        Ok(ExclusionSummary {
+            config: ex.source.clone(),
+            rules: ex
+                .rules
+                .iter()
+                .zip(counts)
+                .map(|(r, (_, n))| RuleCount {
+                    name: r.name.clone(),
+                    reason: r.reason.clone(),
+                    grace_seconds: r.grace.map(|g| g / NANOS_PER_SECOND),
+                    suppressed: n,
+                })
+                .collect(),
+        })
+    }
+}
+
 /// Everything one run writes.
 pub struct Outputs<'a> {
     pub summary: &'a Summary,
     pub window: Window,
     /// All findings, times as i64 ns.
     pub findings: &'a DataFrame,
+    /// Suppressed findings (`Rule`, `Reason` added); `None` without exclusions.
+    pub suppressed: Option<&'a DataFrame>,
     pub time_to_redeem: &'a DataFrame,
     pub by_tenant: &'a DataFrame,
     pub replay: Option<&'a crate::replay::Replay>,
@@ -135,20 +178,15 @@ pub fn tenant_dir(tenant: &str) -> String {
 pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     let findings = with_utc(o.findings, &["InviteTime"])?;
     for tenant in o.summary.tenants.keys() {
-        let mine = findings
-            .clone()
-            .lazy()
-            .filter(col(ev::TENANT).eq(lit(tenant.as_str())))
-            .collect()?;
+        let own = mine(&findings, tenant)?;
         let dir = tenant_dir(tenant);
-        sink.put(&format!("{dir}/findings.parquet"), parquet_bytes(&mine)?)?;
-        sink.put(&format!("{dir}/findings.csv"), csv_bytes(&mine)?)?;
-        let raw = o
-            .findings
-            .clone()
-            .lazy()
-            .filter(col(ev::TENANT).eq(lit(tenant.as_str())))
-            .collect()?;
+        sink.put(&format!("{dir}/findings.parquet"), parquet_bytes(&own)?)?;
+        sink.put(&format!("{dir}/findings.csv"), csv_bytes(&own)?)?;
+        let raw = mine(o.findings, tenant)?;
+        if let Some(gone) = o.suppressed {
+            let gone = with_utc(&mine(gone, tenant)?, &["InviteTime"])?;
+            sink.put(&format!("{dir}/suppressed.parquet"), parquet_bytes(&gone)?)?;
+        }
         let md = markdown(o, tenant, &raw)?;
         sink.put(&format!("{dir}/report.md"), md.into_bytes())?;
     }
@@ -157,6 +195,10 @@ pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
         sink.put("replay/alerts.parquet", parquet_bytes(&alerts)?)?;
         let by_tick = with_utc(&r.by_tick, &["EvaluatedAt"])?;
         sink.put("replay/by_tick.parquet", parquet_bytes(&by_tick)?)?;
+        if let Some(gone) = &r.suppressed {
+            let gone = with_utc(gone, &["EvaluatedAt", "InviteTime"])?;
+            sink.put("replay/suppressed.parquet", parquet_bytes(&gone)?)?;
+        }
     }
     if let Some(w) = o.sweep {
         sink.put("sweep/sweep.parquet", parquet_bytes(&w.table)?)?;
@@ -278,6 +320,9 @@ fn markdown(o: &Outputs, tenant: &str, findings: &DataFrame) -> Result<String> {
         }
     }
 
+    if let (Some(gone), Some(ex)) = (o.suppressed, &s.exclusions) {
+        suppressed_section(&mut md, &mine(gone, tenant)?, ex)?;
+    }
     let _ = writeln!(md, "\n## Baseline of time to redeem\n");
     let _ = writeln!(md, "{}", baseline_line(o.by_tenant, tenant)?);
     if let Some(r) = o.replay {
@@ -346,6 +391,19 @@ pub fn stdout_table(s: &Summary) -> String {
             t,
             "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
             tenant, c.invites, c.redeems, c.findings, c.baseline_pending
+        );
+    }
+    if let Some(ex) = &s.exclusions {
+        let per: Vec<String> = ex
+            .rules
+            .iter()
+            .map(|r| format!("{} {}", r.name, r.suppressed))
+            .collect();
+        let _ = writeln!(
+            t,
+            "{} finding(s) suppressed by exclusions ({})",
+            s.suppressed,
+            per.join(", ")
         );
     }
     let _ = writeln!(
@@ -585,6 +643,51 @@ fn sweep_section(md: &mut String, w: &crate::sweep::Sweep, tenant: &str) -> Resu
             let _ = writeln!(
                 md,
                 "No threshold suggested: no invite of this tenant was redeemed up to T."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Suppressions per rule, and the suppressed findings with their rule.
+fn suppressed_section(md: &mut String, gone: &DataFrame, ex: &ExclusionSummary) -> Result<()> {
+    let _ = writeln!(
+        md,
+        "\n## Suppressed by exclusions ({})\n\nRules from `{}`; a rule with a grace period suppresses a finding only while the invite is younger than it.\n",
+        gone.height(),
+        ex.config
+    );
+    let names = strs(gone, "Rule")?;
+    let _ = writeln!(
+        md,
+        "| Rule | Reason | Grace | Suppressed here |\n|---|---|---|---:|"
+    );
+    for r in &ex.rules {
+        let n = names.iter().filter(|v| **v == r.name).count();
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} | {n} |",
+            r.name,
+            r.reason.replace('|', "\\|"),
+            r.grace_seconds
+                .map_or("—".to_string(), |g| format_duration(g * NANOS_PER_SECOND)),
+        );
+    }
+    if gone.height() > 0 {
+        let (upn, who) = (strs(gone, "TargetUPN")?, strs(gone, "InviteInitiator")?);
+        let t = ints(gone, "InviteTime")?;
+        let _ = writeln!(
+            md,
+            "\n| Guest (TargetUPN) | Account (InviteInitiator) | Invited | Rule |\n|---|---|---|---|"
+        );
+        for i in 0..gone.height() {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | `{}` |",
+                code(&upn[i]),
+                code(&who[i]),
+                t[i].map(format_instant).unwrap_or_default(),
+                names[i]
             );
         }
     }

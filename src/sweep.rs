@@ -100,8 +100,12 @@ impl Sweep {
     }
 }
 
-/// Per-tenant counts at threshold `x` (ns; an expression so it may differ per row).
+/// Per-tenant counts at threshold `x` (ns; an expression so it may differ per row). A row's
+/// `_grace` (from a grace-period exclusion) raises its threshold to at least the grace.
 fn counts_at(ttr: LazyFrame, as_of: i64, x: Expr) -> LazyFrame {
+    let x = when(col("_grace").gt(x.clone()))
+        .then(col("_grace"))
+        .otherwise(x);
     let redeemed = col("RedeemTime").is_not_null();
     let took = col("RedeemTime") - col("InviteTime");
     let age = lit(as_of) - col("InviteTime");
@@ -140,11 +144,20 @@ fn tenant_frame(tenants: &[String]) -> Result<LazyFrame> {
 
 /// Sweeps `job.thresholds` over `ttr` (the baseline at `as_of`, times as i64 ns).
 pub fn sweep(ttr: &DataFrame, tenants: &[String], job: &SweepJob, as_of: i64) -> Result<Sweep> {
-    let base = ttr.clone().lazy().select([
+    // Exclusions: invites a full exclusion matches are left out; grace periods raise thresholds.
+    let base = match &job.run.exclusions {
+        Some(ex) => ex.horizon(ttr)?.lazy().filter(col("_excluded").not()),
+        None => ttr
+            .clone()
+            .lazy()
+            .with_column(lit(NULL).cast(DataType::Int64).alias("_grace")),
+    };
+    let base = base.select([
         col(ev::TENANT),
         col("InviteTime"),
         col("RedeemTime"),
         col("TimeToRedeemSeconds"),
+        col("_grace"),
     ]);
     let mut parts = Vec::with_capacity(job.thresholds.len());
     for &x in &job.thresholds {

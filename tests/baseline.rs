@@ -43,6 +43,7 @@ fn pairs_each_invite_with_its_earliest_later_redeem() {
             "TargetUPN",
             "InviteTime",
             "InviteInitiator",
+            "IPAddress",
             "RedeemTime",
             "TimeToRedeemSeconds"
         ]

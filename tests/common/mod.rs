@@ -164,6 +164,8 @@ pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
         since: o.since.map(ts),
         tenants: vec![],
         quiet: true,
+        rule: unredeemed::rule::Rule::builtin(),
+        exclusions: None,
     }
 }
 
