@@ -63,17 +63,12 @@ struct WatchlistSpec {
 struct ExclusionSpec {
     name: Spanned<String>,
     reason: String,
-    #[serde(default)]
-    initiator: Vec<String>,
+    initiator: Option<OneOrMany>,
     initiator_type: Option<Spanned<String>>,
-    #[serde(default)]
-    ip: Vec<Spanned<String>>,
-    #[serde(default)]
-    target_upn: Vec<String>,
-    #[serde(default)]
-    guest_email: Vec<String>,
-    #[serde(default)]
-    guest_domain: Vec<String>,
+    ip: Option<Spanned<OneOrMany>>,
+    target_upn: Option<OneOrMany>,
+    guest_email: Option<OneOrMany>,
+    guest_domain: Option<OneOrMany>,
     watchlist: Option<WatchlistMatch>,
     grace: Option<Spanned<String>>,
 }
@@ -230,12 +225,20 @@ impl Config {
             lists.insert(name.clone(), (csv, key, df));
         }
         let mut rules = Vec::new();
+        let mut warnings = Vec::new();
         let mut names = std::collections::BTreeSet::new();
         for (i, x) in file.exclusions.iter().enumerate() {
             let field = |f: &str| format!("exclusions[{i}].{f}");
             let name = x.name.get_ref().trim().to_string();
             if name.is_empty() {
                 return cx.err(x.name.span(), &field("name"), "must not be empty");
+            }
+            if x.reason.trim().is_empty() {
+                return cx.err(
+                    x.name.span(),
+                    &field("reason"),
+                    format!("exclusion `{name}` needs a reason"),
+                );
             }
             if !names.insert(name.clone()) {
                 return cx.err(
@@ -245,6 +248,7 @@ impl Config {
                 );
             }
             let mut conds = Vec::new();
+            let list = |v: &Option<OneOrMany>| v.as_ref().map(OneOrMany::list).unwrap_or_default();
             let mut values = |f: Field, v: &[String]| {
                 if !v.is_empty() {
                     conds.push(Cond::Equals {
@@ -253,24 +257,24 @@ impl Config {
                     });
                 }
             };
-            values(Field::InviteInitiator, &x.initiator);
-            values(Field::TargetUpn, &x.target_upn);
-            values(Field::GuestEmail, &x.guest_email);
+            values(Field::InviteInitiator, &list(&x.initiator));
+            values(Field::TargetUpn, &list(&x.target_upn));
+            values(Field::GuestEmail, &list(&x.guest_email));
             values(
                 Field::GuestDomain,
-                &x.guest_domain
+                &list(&x.guest_domain)
                     .iter()
                     .map(|d| d.trim().trim_start_matches('@').to_string())
                     .collect::<Vec<_>>(),
             );
-            if !x.ip.is_empty() {
+            if let Some(ips) = &x.ip {
                 let mut nets = Vec::new();
-                for v in &x.ip {
-                    nets.push(
-                        parse_net(v.get_ref()).or_else(|m| cx.err(v.span(), &field("ip"), m))?,
-                    );
+                for v in ips.get_ref().list() {
+                    nets.push(parse_net(&v).or_else(|m| cx.err(ips.span(), &field("ip"), m))?);
                 }
-                conds.push(Cond::Cidr(nets));
+                if !nets.is_empty() {
+                    conds.push(Cond::Cidr(nets));
+                }
             }
             if let Some(t) = &x.initiator_type {
                 match t.get_ref().to_ascii_lowercase().as_str() {
@@ -355,6 +359,14 @@ impl Config {
                     .flatten()
                     .map(String::from)
                     .collect();
+                if keys.is_empty() {
+                    warnings.push(format!(
+                        "{}:{}: {}: no row of watchlist `{wname}` is selected, so exclusion `{name}` matches nothing",
+                        path.display(),
+                        line_of(&text, w.name.span().start),
+                        field("watchlist")
+                    ));
+                }
                 conds.push(Cond::Watchlist {
                     name: wname.clone(),
                     fields,
@@ -385,6 +397,7 @@ impl Config {
             exclusions: Exclusions {
                 source: path.display().to_string(),
                 rules,
+                warnings,
             },
         })
     }
@@ -462,11 +475,14 @@ pub fn load_rule(path: &Path) -> Result<(Rule, Params)> {
             path.display()
         )));
     }
-    let _ = (&y.description, &y.entity_mappings);
+    // Entity mappings are accepted but not used: the reports always map Account ← InviteInitiator
+    // and IP ← IPAddress, as the rule does.
+    let _ = &y.entity_mappings;
     Ok((
         Rule {
             id: y.id,
             name: y.name,
+            description: y.description.trim().to_string(),
             severity: y.severity,
             tactics: y.tactics,
             techniques: y.relevant_techniques,

@@ -86,6 +86,8 @@ pub struct Exclusions {
     /// The config file they came from.
     pub source: String,
     pub rules: Vec<ExclusionRule>,
+    /// Things worth saying before the run (an exclusion that can match nothing).
+    pub warnings: Vec<String>,
 }
 
 /// The guest's e-mail from a lower-cased guest UPN: the `#EXT#` form is undone, anything else
@@ -106,7 +108,13 @@ fn matches(frame: &DataFrame, rules: &[ExclusionRule]) -> Result<LazyFrame> {
     let mut lf = frame.clone().lazy().with_columns([
         lower("InviteInitiator").alias("_f_initiator"),
         lower("TargetUPN").alias("_f_upn"),
-        lower("IPAddress").alias("_f_ip"),
+        col("IPAddress")
+            .fill_null(lit(""))
+            .str()
+            .strip_chars(lit(NULL))
+            .str()
+            .to_lowercase()
+            .alias("_f_ip"),
     ]);
     lf = lf.with_column(guest_email(col("_f_upn")).alias("_f_email"));
     lf = lf.with_column(
@@ -115,11 +123,13 @@ fn matches(frame: &DataFrame, rules: &[ExclusionRule]) -> Result<LazyFrame> {
             .extract(lit(r"@([^@]+)$"), 1)
             .alias("_f_domain"),
     );
-    let ips: Vec<Option<String>> = frame
+    // Distinct addresses: replay frames repeat each invite once per tick.
+    let ips: BTreeSet<String> = frame
         .column("IPAddress")?
         .str()?
         .iter()
-        .map(|v| v.map(|s| s.trim().to_lowercase()))
+        .flatten()
+        .map(|s| s.trim().to_lowercase())
         .collect();
     let mut n = 0usize;
     let mut member = |lf: LazyFrame, field: &str, keys: &[String]| -> (LazyFrame, Expr) {
@@ -150,7 +160,6 @@ fn matches(frame: &DataFrame, rules: &[ExclusionRule]) -> Result<LazyFrame> {
                     // The distinct addresses inside the networks, then the same join.
                     let inside: Vec<String> = ips
                         .iter()
-                        .flatten()
                         .filter(|s| {
                             s.parse::<std::net::IpAddr>()
                                 .is_ok_and(|a| nets.iter().any(|n| n.contains(&a)))

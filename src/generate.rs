@@ -44,8 +44,12 @@ pub mod scenario {
         "svc-sccm@automation.contoso.example",
     ];
     pub const AUTOMATION_IP: &str = "10.20.0.5";
+    /// The same accounts sometimes invite from elsewhere: not the scheduled job, never suppressed.
+    pub const AUTOMATION_ELSEWHERE_IP: &str = "198.51.100.77";
     /// 2. Admin-initiated invites for future use (admins watchlist, with a grace period).
     pub const FUTURE_USE_ADMIN: &str = "ga.planner@admins.contoso.example";
+    /// In the admins watchlist with a role outside the rule's `where`: never suppressed.
+    pub const HELPDESK_ADMIN: &str = "helpdesk.lead@admins.contoso.example";
     /// 3. Invitee on leave (user_status watchlist: on_leave).
     pub const ON_LEAVE: [&str; 2] = ["kim.leave@fabrikam.com", "raj.leave@fabrikam.com"];
     /// In user_status too, but `active`: never suppressed.
@@ -80,11 +84,21 @@ fn scenario_invite(
     let (by, by_ip, email) = match kind {
         0 => (
             AUTOMATION.choose(rng).unwrap().to_string(),
-            AUTOMATION_IP.to_string(),
+            if rng.gen_bool(0.25) {
+                AUTOMATION_ELSEWHERE_IP
+            } else {
+                AUTOMATION_IP
+            }
+            .to_string(),
             format!("backup.operator{serial}@dr.contoso-backup.example"),
         ),
         1 => (
-            FUTURE_USE_ADMIN.to_string(),
+            if rng.gen_bool(0.25) {
+                HELPDESK_ADMIN
+            } else {
+                FUTURE_USE_ADMIN
+            }
+            .to_string(),
             ip(rng),
             format!(
                 "{}.{}{serial}@{}",

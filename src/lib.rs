@@ -105,6 +105,11 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
     let mut laps = Laps::new();
     let archive = source::resolve(&job.archive, &job.storage_options, false)?;
     let out = source::resolve(&job.out, &job.storage_options, true)?;
+    if let Some(ex) = &job.exclusions {
+        for w in &ex.warnings {
+            progress.warn(w);
+        }
+    }
     progress.log(&format!("listing {}", archive.display));
     let filter = ScanFilter {
         tenants: job.tenants.clone(),

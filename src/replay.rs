@@ -47,6 +47,8 @@ pub struct Replay {
     pub alerting_invites: usize,
     /// Alerts suppressed by exclusions (`Rule`, `Reason` added); `None` without exclusions.
     pub suppressed: Option<DataFrame>,
+    /// Suppressed alerts per exclusion rule, in rule order.
+    pub suppressed_by_rule: Vec<(String, u64)>,
 }
 
 /// The `replay` block of `summary.json`.
@@ -60,6 +62,9 @@ pub struct ReplaySummary {
     pub alerting_invites: usize,
     /// Alerts suppressed by exclusion rules (not in `alerts`).
     pub suppressed: usize,
+    /// The same, per rule (present with exclusions).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub suppressed_by_rule: std::collections::BTreeMap<String, u64>,
     pub replay_seconds: f64,
 }
 
@@ -73,6 +78,7 @@ impl Replay {
             alerts: self.alerts.height(),
             alerting_invites: self.alerting_invites,
             suppressed: self.suppressed.as_ref().map_or(0, DataFrame::height),
+            suppressed_by_rule: self.suppressed_by_rule.iter().cloned().collect(),
             replay_seconds,
         }
     }
@@ -301,6 +307,10 @@ pub fn replay(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64) 
         alerts,
         by_tick,
         alerting_invites,
+        suppressed_by_rule: match (&job.run.exclusions, &suppressed) {
+            (Some(ex), Some(gone)) => exclude::counts(ex, gone)?,
+            _ => Vec::new(),
+        },
         suppressed,
     })
 }

@@ -210,9 +210,17 @@ pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     Ok(())
 }
 
+/// `summary.json`, and for `replay` and `sweep` a copy beside their outputs, so that running
+/// both into one folder keeps each command's own parameters.
 pub fn write_summary(sink: &Sink, summary: &Summary) -> Result<()> {
     let json = serde_json::to_vec_pretty(summary)
         .map_err(|e| Error::write(format!("{}/summary.json", sink.display()), e))?;
+    if summary.replay.is_some() {
+        sink.put("replay/summary.json", json.clone())?;
+    }
+    if summary.sweep.is_some() {
+        sink.put("sweep/summary.json", json.clone())?;
+    }
     sink.put("summary.json", json)
 }
 
@@ -236,6 +244,13 @@ fn markdown(o: &Outputs, tenant: &str, findings: &DataFrame) -> Result<String> {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Tenant | `{tenant}` |");
     let _ = writeln!(md, "| Rule id | `{}` |", s.rule.id);
+    if !s.rule.description.is_empty() {
+        let _ = writeln!(
+            md,
+            "| Description | {} |",
+            s.rule.description.replace('|', "\\|").replace('\n', " ")
+        );
+    }
     let _ = writeln!(md, "| Severity | {} |", s.rule.severity);
     let _ = writeln!(md, "| Tactic | {} |", s.rule.tactics.join(", "));
     let _ = writeln!(md, "| Technique | {} |", s.rule.techniques.join(", "));
@@ -490,6 +505,21 @@ fn replay_sections(md: &mut String, r: &crate::replay::Replay, tenant: &str) -> 
             .sum()
             .unwrap_or(0),
     );
+    if let Some(gone) = &r.suppressed {
+        let gone = mine(gone, tenant)?;
+        let names = strs(&gone, "Rule")?;
+        let per: Vec<String> = r
+            .suppressed_by_rule
+            .iter()
+            .map(|(rule, _)| format!("`{rule}` {}", names.iter().filter(|n| *n == rule).count()))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Alerts suppressed by exclusions at their tick: {} ({}); they are in `replay/suppressed.parquet`.\n",
+            gone.height(),
+            per.join(", ")
+        );
+    }
     let at = ints(&ticks, "EvaluatedAt")?;
     let n = ints(&ticks, "Alerts")?;
     let new = ints(&ticks, "NewAlerts")?;
@@ -584,6 +614,18 @@ fn sweep_section(md: &mut String, w: &crate::sweep::Sweep, tenant: &str) -> Resu
         "\n## Threshold sweep\n\nIntended rules over every invite up to {} (no lookback): an invite is flagged at threshold X when it was redeemed more than X after the invite, or is still pending and at least X old.\n",
         format_instant(w.as_of)
     );
+    if w.exclusions {
+        let ex = ints(&t, "Excluded")?
+            .first()
+            .copied()
+            .flatten()
+            .unwrap_or(0);
+        let gr = ints(&t, "Graced")?.first().copied().flatten().unwrap_or(0);
+        let _ = writeln!(
+            md,
+            "Exclusions applied: {ex} invite(s) left out by a full exclusion; {gr} counted with their grace period as a floor on X.\n"
+        );
+    }
     let _ = writeln!(
         md,
         "| Threshold | Invites | Flagged | Later redeemed | Still pending | Redeemed within |\n|---|---:|---:|---:|---:|---:|"

@@ -7,6 +7,8 @@ use serde::Serialize;
 pub struct Rule {
     pub id: String,
     pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
     pub severity: String,
     pub tactics: Vec<String>,
     pub techniques: Vec<String>,
@@ -18,6 +20,7 @@ impl Rule {
         Rule {
             id: "1ad620f0-fee4-4bb7-a2b3-62af7f18332b".into(),
             name: "Invited Guest User but not redeemed Invite for longer period".into(),
+            description: String::new(),
             severity: "Medium".into(),
             tactics: vec!["InitialAccess".into()],
             techniques: vec!["T1078.004".into()],

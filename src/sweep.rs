@@ -62,8 +62,11 @@ pub struct Sweep {
     pub thresholds: Vec<i64>,
     pub target_quantile: f64,
     pub current_threshold: i64,
+    /// Exclusion rules were applied.
+    pub exclusions: bool,
     /// TenantId, ThresholdSeconds, Invites, Flagged, FlaggedLaterRedeemed,
-    /// FlaggedStillPending, RedeemedWithin.
+    /// FlaggedStillPending, RedeemedWithin, Excluded (left out by a full exclusion), Graced
+    /// (among Invites, those with a grace period).
     pub table: DataFrame,
     /// TenantId, TargetQuantile, Redeemed, QuantileSeconds, SuggestedThresholdSeconds,
     /// SuggestedThreshold, FlaggedAtSuggested, CurrentThresholdSeconds, FlaggedAtCurrent.
@@ -100,13 +103,16 @@ impl Sweep {
     }
 }
 
-/// Per-tenant counts at threshold `x` (ns; an expression so it may differ per row). A row's
-/// `_grace` (from a grace-period exclusion) raises its threshold to at least the grace.
+/// Per-tenant counts at threshold `x` (ns; an expression so it may differ per row). Rows a full
+/// exclusion matches (`_excluded`) are only counted as `Excluded`; a row's `_grace` (from a
+/// grace-period exclusion) raises its threshold for `Flagged*` to at least the grace, while
+/// `RedeemedWithin` stays against X itself.
 fn counts_at(ttr: LazyFrame, as_of: i64, x: Expr) -> LazyFrame {
-    let x = when(col("_grace").gt(x.clone()))
+    let raised = when(col("_grace").gt(x.clone()))
         .then(col("_grace"))
-        .otherwise(x);
-    let redeemed = col("RedeemTime").is_not_null();
+        .otherwise(x.clone());
+    let kept = col("_excluded").not();
+    let redeemed = col("RedeemTime").is_not_null().and(kept.clone());
     let took = col("RedeemTime") - col("InviteTime");
     let age = lit(as_of) - col("InviteTime");
     let count = |e: Expr, name: &str| {
@@ -117,14 +123,21 @@ fn counts_at(ttr: LazyFrame, as_of: i64, x: Expr) -> LazyFrame {
     };
     ttr.group_by([col(ev::TENANT)])
         .agg([
-            len().cast(DataType::Int64).alias("Invites"),
-            count(took.clone().gt(x.clone()), "FlaggedLaterRedeemed"),
+            count(kept.clone(), "Invites"),
             count(
-                redeemed.clone().not().and(age.gt_eq(x.clone())),
+                kept.clone().and(took.clone().gt(raised.clone())),
+                "FlaggedLaterRedeemed",
+            ),
+            count(
+                kept.clone()
+                    .and(col("RedeemTime").is_null())
+                    .and(age.gt_eq(raised)),
                 "FlaggedStillPending",
             ),
-            count(took.lt_eq(x), "_within"),
+            count(redeemed.clone().and(took.lt_eq(x)), "_within"),
             count(redeemed, "_redeemed"),
+            count(col("_excluded"), "Excluded"),
+            count(kept.and(col("_grace").is_not_null()), "Graced"),
         ])
         .with_columns([
             (col("FlaggedLaterRedeemed") + col("FlaggedStillPending")).alias("Flagged"),
@@ -146,11 +159,11 @@ fn tenant_frame(tenants: &[String]) -> Result<LazyFrame> {
 pub fn sweep(ttr: &DataFrame, tenants: &[String], job: &SweepJob, as_of: i64) -> Result<Sweep> {
     // Exclusions: invites a full exclusion matches are left out; grace periods raise thresholds.
     let base = match &job.run.exclusions {
-        Some(ex) => ex.horizon(ttr)?.lazy().filter(col("_excluded").not()),
-        None => ttr
-            .clone()
-            .lazy()
-            .with_column(lit(NULL).cast(DataType::Int64).alias("_grace")),
+        Some(ex) => ex.horizon(ttr)?.lazy(),
+        None => ttr.clone().lazy().with_columns([
+            lit(false).alias("_excluded"),
+            lit(NULL).cast(DataType::Int64).alias("_grace"),
+        ]),
     };
     let base = base.select([
         col(ev::TENANT),
@@ -158,6 +171,7 @@ pub fn sweep(ttr: &DataFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
         col("RedeemTime"),
         col("TimeToRedeemSeconds"),
         col("_grace"),
+        col("_excluded"),
     ]);
     let mut parts = Vec::with_capacity(job.thresholds.len());
     for &x in &job.thresholds {
@@ -179,6 +193,8 @@ pub fn sweep(ttr: &DataFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
                 col("FlaggedLaterRedeemed").fill_null(lit(0i64)),
                 col("FlaggedStillPending").fill_null(lit(0i64)),
                 col("RedeemedWithin"),
+                col("Excluded").fill_null(lit(0i64)),
+                col("Graced").fill_null(lit(0i64)),
             ]);
         parts.push(part);
     }
@@ -193,15 +209,18 @@ pub fn sweep(ttr: &DataFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
     let q = job.target_quantile;
     let quant = tenant_frame(tenants)?
         .join(
-            base.clone().group_by([col(ev::TENANT)]).agg([
-                col("RedeemTime")
-                    .count()
-                    .cast(DataType::Int64)
-                    .alias("Redeemed"),
-                col("TimeToRedeemSeconds")
-                    .quantile(lit(q), QuantileMethod::Linear)
-                    .alias("QuantileSeconds"),
-            ]),
+            base.clone()
+                .filter(col("_excluded").not())
+                .group_by([col(ev::TENANT)])
+                .agg([
+                    col("RedeemTime")
+                        .count()
+                        .cast(DataType::Int64)
+                        .alias("Redeemed"),
+                    col("TimeToRedeemSeconds")
+                        .quantile(lit(q), QuantileMethod::Linear)
+                        .alias("QuantileSeconds"),
+                ]),
             [col(ev::TENANT)],
             [col(ev::TENANT)],
             JoinArgs::new(JoinType::Left),
@@ -269,6 +288,7 @@ pub fn sweep(ttr: &DataFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
         thresholds: job.thresholds.clone(),
         target_quantile: q,
         current_threshold: job.run.threshold,
+        exclusions: job.run.exclusions.is_some(),
         table,
         suggested,
     })

@@ -51,6 +51,8 @@ fn notebooks_execute_on_the_sample_outputs() {
         "sweep/sweep.parquet",
         "sweep/suggested.parquet",
         "baseline/time_to_redeem.parquet",
+        "replay/summary.json",
+        "sweep/summary.json",
     ] {
         assert!(Path::new(reports).join(f).exists(), "{f} not written");
     }

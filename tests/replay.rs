@@ -195,9 +195,10 @@ fn replay_equals_per_tick_evaluation_on_random_archives() {
             // lookback or the sentinel span.
             let anchor = times[rng.gen_range(0..times.len())]
                 + [0, threshold, lookback, lookback.min(threshold)][case];
-            let back = rng.gen_range(0..60);
-            let from = (anchor - back * every).max(lo - 2 * every);
-            let to = (hi + rng.gen_range(0..5 * 24) * HOUR).max(from);
+            // `from` lies on the anchor's grid and `to` after the anchor, so a tick is on it.
+            let back = rng.gen_range(0..((anchor - lo) / every + 3).clamp(1, 60));
+            let from = anchor - back * every;
+            let to = (hi + rng.gen_range(0..5 * 24) * HOUR).max(anchor);
             for (k, semantics) in [Semantics::Intended, Semantics::Sentinel]
                 .into_iter()
                 .enumerate()
