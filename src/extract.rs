@@ -377,17 +377,20 @@ fn scan_object(
     }
 
     // Pass 2: the candidate events, JSON parsed only for rows that survive the filter.
+    // KQL `=~` as anchored case-insensitive regexes: lower-casing every row would build a new
+    // string per row; the regex engine scans the originals (and the lower-casing below only
+    // runs on the rows that pass).
     let op = cols.operation.clone().str().to_lowercase();
     let mut pred = cols
         .category
         .clone()
         .str()
-        .to_lowercase()
-        .eq(lit(CATEGORY))
+        .contains(lit(format!("(?i)^{CATEGORY}$")), true)
         .and(
-            op.clone()
-                .eq(lit(INVITE_OP))
-                .or(op.clone().eq(lit(REDEEM_OP))),
+            cols.operation
+                .clone()
+                .str()
+                .contains(lit(format!("(?i)^(?:{INVITE_OP}|{REDEEM_OP})$")), true),
         );
     if let Some(since) = filter.since {
         pred = pred.and(cols.time.clone().gt_eq(lit(since)));
@@ -426,12 +429,33 @@ fn scan_object(
         .collect_with_engine(Engine::Streaming)
         .map(|r| r.unwrap_single())
         .map_err(corrupt)?;
+    let events = compact(events)?;
     Ok(ObjectScan {
         events,
         rows: total,
         max_time,
         tenant_rows,
     })
+}
+
+/// Copies the string columns into buffers of their own. Decoded strings are views into the
+/// object's decompressed pages, so a filtered frame of a few rows would otherwise keep those
+/// megabytes alive until the end of the scan: memory would grow with the archive.
+fn compact(df: DataFrame) -> Result<DataFrame> {
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| -> Result<Column> {
+            Ok(match c.dtype() {
+                DataType::String => {
+                    let fresh: StringChunked = c.str()?.iter().collect();
+                    fresh.with_name(c.name().clone()).into_column()
+                }
+                _ => c.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DataFrame::new(df.height(), columns)?)
 }
 
 fn tenant_predicate(tenant: &Expr, tenants: &[String]) -> Option<Expr> {
