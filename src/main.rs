@@ -10,6 +10,14 @@ use unredeemed::{generate, report, run, source, Error};
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc options, read at start-up (`_RJEM_MALLOC_CONF` still overrides them). Each object
+/// is decoded through buffers of several MB allocated and freed all scan long; backing them
+/// with transparent huge pages cuts the kernel's page-fault work (about 10% of wall time on the
+/// 10 M-row benchmark, for about 100 MB more peak RSS; BENCHMARKS.md).
+#[allow(non_upper_case_globals, unsafe_code)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"thp:always\0";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {

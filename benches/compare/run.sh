@@ -119,7 +119,8 @@ measure() {  # round tool
     local round=$1 tool=$2 out=$RUNDIR/$2 tv=$RUNDIR/$2.time t0 t1 wall rss
     local -a cmd
     case "$tool" in
-        unredeemed) cmd=("$BIN" run --archive "$ARCHIVE" --out "$out" --quiet) ;;
+        # --no-cache: every round scans the archive, as the peers do (reruns are measured apart).
+        unredeemed) cmd=("$BIN" run --archive "$ARCHIVE" --out "$out" --quiet --no-cache) ;;
         duckdb) cmd=("$PY" "$HERE/peer_duckdb.py" "$ARCHIVE" "$out") ;;
         polars) cmd=("$PY" "$HERE/peer_polars.py" "$ARCHIVE" "$out") ;;
     esac
