@@ -125,6 +125,21 @@ pub struct ScanPlan<'a> {
 /// Objects fetched at once; bounds memory to this many (sparse) objects.
 const IN_FLIGHT: usize = 8;
 
+/// The threads that decode objects: twice the cores, because a decoder often waits (for its
+/// object's fetch, or inside polars for its own workers) and the cores should not. Measured:
+/// 2 threads 3.8–4.3 s, 4–8 threads 3.3–3.5 s on the 10 M-row benchmark (BENCHMARKS.md).
+fn decoders() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2 * cores)
+            .thread_name(|i| format!("unredeemed-decode-{i}"))
+            .build()
+            .expect("a thread pool can be built")
+    })
+}
+
 pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Result<Extracted> {
     let objects = &listing.objects;
     let mut m = ScanMetrics {
@@ -161,71 +176,124 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     } else {
         Some(plan.window)
     };
-    // Fetches of the next batch run while this one decodes.
-    type Pending = Vec<(Option<ObjectScan>, Option<JoinHandle<Result<Fetched>>>)>;
-    let start = |batch: &[&SourceObject]| -> Result<Pending> {
-        batch
-            .iter()
-            .map(|o| {
-                let hit = plan.cache.and_then(|c| c.load(&loc.display, o));
-                let fetch = match hit {
-                    Some(_) => None,
-                    None => {
-                        let (store, obj) = (loc.store.clone(), (*o).clone());
-                        Some(spawn(async move {
-                            fetch_needed(store.as_ref(), &obj, &NEEDED, row_groups).await
-                        })?)
-                    }
-                };
-                Ok((hit, fetch))
-            })
-            .collect()
+    // A pipeline without barriers: a window of IN_FLIGHT fetches runs ahead, and each decoder
+    // thread takes the next fetched object as soon as it is free. Results are folded in key
+    // order afterwards (so the first bad object reported is the first in key order).
+    // A cache hit, or the fetch under way.
+    type Started = (Option<ObjectScan>, Option<JoinHandle<Result<Fetched>>>);
+    // Its index in key order, the hit, or the fetched bytes.
+    type Step = (usize, Option<ObjectScan>, Option<Result<Fetched>>);
+    // Per object: what scanning it gave, bytes read, row groups pruned.
+    type Outcome = (Result<Option<ObjectScan>>, u64, usize);
+    struct Feed<'a> {
+        todo: &'a [&'a SourceObject],
+        next_spawn: usize,
+        next_yield: usize,
+        window: std::collections::VecDeque<Started>,
+    }
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let feed = std::sync::Mutex::new(Feed {
+        todo: &todo,
+        next_spawn: 0,
+        next_yield: 0,
+        window: std::collections::VecDeque::new(),
+    });
+    let start = |o: &SourceObject| -> Result<Started> {
+        let hit = plan.cache.and_then(|c| c.load(&loc.display, o));
+        let fetch = match hit {
+            Some(_) => None,
+            None => {
+                let (store, obj) = (loc.store.clone(), o.clone());
+                Some(spawn(async move {
+                    fetch_needed(store.as_ref(), &obj, &NEEDED, row_groups).await
+                })?)
+            }
+        };
+        Ok((hit, fetch))
     };
-    let batches: Vec<&[&SourceObject]> = todo.chunks(IN_FLIGHT).collect();
-    let mut next = batches.first().map(|b| start(b)).transpose()?;
-    for (i, batch) in batches.iter().enumerate() {
-        let pending = next.take().expect("started before its turn");
-        let mut cached = Vec::with_capacity(batch.len());
-        let mut fetched = Vec::with_capacity(batch.len());
-        for ((hit, handle), obj) in pending.into_iter().zip(batch.iter()) {
-            cached.push(hit);
-            fetched.push(match handle {
-                None => None,
-                Some(h) => Some(block_on(h)?.unwrap_or_else(|e| {
+    // Each call hands out the next object in key order, its fetch awaited, and tops the
+    // window up; `None` once all are handed out or after a fatal error.
+    let next = || -> Option<Result<Step>> {
+        let mut f = feed.lock().expect("the feed lock is never poisoned");
+        if failed.load(std::sync::atomic::Ordering::Relaxed) || f.next_yield >= f.todo.len() {
+            return None;
+        }
+        while f.next_spawn < f.todo.len() && f.window.len() < IN_FLIGHT {
+            let o = f.todo[f.next_spawn];
+            match start(o) {
+                Ok(w) => f.window.push_back(w),
+                Err(e) => return Some(Err(e)),
+            }
+            f.next_spawn += 1;
+        }
+        let idx = f.next_yield;
+        f.next_yield += 1;
+        let (hit, handle) = f
+            .window
+            .pop_front()
+            .expect("the window holds the next object");
+        let obj = f.todo[idx];
+        drop(f);
+        let fetched = match handle {
+            None => None,
+            Some(h) => Some(match block_on(h) {
+                Ok(joined) => joined.unwrap_or_else(|e| {
                     Err(Error::ObjectUnreadable {
                         object: obj.key.clone(),
                         reason: format!("fetch task failed: {e}"),
                     })
-                })),
-            });
-        }
-        next = batches.get(i + 1).map(|b| start(b)).transpose()?;
-        // Objects are independent: decode in parallel, fold in key order (errors too, so the
-        // first bad object reported is the first in key order).
-        let scans: Vec<(Result<Option<ObjectScan>>, u64, usize)> = batch
-            .par_iter()
-            .zip(cached.into_par_iter().zip(fetched.into_par_iter()))
-            .map(|(obj, (hit, f))| match (hit, f) {
-                (Some(entry), _) => (Ok(Some(entry)), 0, 0),
-                (None, None) => unreachable!("a missed object is fetched"),
-                (None, Some(Err(e))) => (Err(e), 0, 0),
-                (None, Some(Ok(f))) if f.rows == Some((0, 0)) => {
-                    (Ok(None), f.bytes_read, f.row_groups_pruned)
-                }
-                (None, Some(Ok(f))) => {
-                    let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
-                    let scan = scan_object(&obj.key, f.bytes, f.rows, filter);
-                    if let (Some(cache), Ok(entry)) = (plan.cache, &scan) {
-                        if let Err(e) = cache.store(&loc.display, obj, entry) {
-                            plan.progress
-                                .warn(&format!("cannot cache `{}`: {e}", obj.key));
-                        }
+                }),
+                Err(e) => return Some(Err(e)),
+            }),
+        };
+        Some(Ok((idx, hit, fetched)))
+    };
+    let mut results: Vec<(usize, Outcome)> = decoders().install(|| {
+        std::iter::from_fn(next)
+            .par_bridge()
+            .map(|step| -> Result<(usize, Outcome)> {
+                let (idx, hit, f) = step?;
+                let obj = todo[idx];
+                let out = match (hit, f) {
+                    (Some(entry), _) => (Ok(Some(entry)), 0, 0),
+                    (None, None) => unreachable!("a missed object is fetched"),
+                    (None, Some(Err(e))) => (Err(e), 0, 0),
+                    (None, Some(Ok(f))) if f.rows == Some((0, 0)) => {
+                        (Ok(None), f.bytes_read, f.row_groups_pruned)
                     }
-                    (scan.map(Some), read, pruned)
+                    (None, Some(Ok(f))) => {
+                        let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
+                        let scan = scan_object(&obj.key, f.bytes, f.rows, filter);
+                        if let (Some(cache), Ok(entry)) = (plan.cache, &scan) {
+                            if let Err(e) = cache.store(&loc.display, obj, entry) {
+                                plan.progress
+                                    .warn(&format!("cannot cache `{}`: {e}", obj.key));
+                            }
+                        }
+                        (scan.map(Some), read, pruned)
+                    }
+                };
+                let fatal = match &out.0 {
+                    Err(
+                        Error::CorruptObject { .. }
+                        | Error::MissingColumn { .. }
+                        | Error::WrongType { .. },
+                    ) => !plan.skip_bad_files,
+                    Err(_) => true,
+                    Ok(_) => false,
+                };
+                if fatal {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
+                plan.progress.advance(obj.size);
+                Ok((idx, out))
             })
-            .collect();
-        for (obj, (scan, read, pruned)) in batch.iter().zip(scans) {
+            .collect::<Result<Vec<_>>>()
+    })?;
+    results.sort_by_key(|r| r.0);
+    {
+        for (idx, (scan, read, pruned)) in results {
+            let obj = todo[idx];
             if plan.cache.is_some() {
                 if read == 0 && scan.is_ok() {
                     m.cache_hits += 1;
@@ -235,7 +303,6 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
             }
             m.bytes_read += read;
             m.row_groups_pruned += pruned;
-            plan.progress.advance(obj.size);
             match scan {
                 Ok(None) => {
                     m.files_pruned += 1;
