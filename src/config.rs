@@ -455,11 +455,9 @@ pub fn load_rule(path: &Path) -> Result<(Rule, Params)> {
         ("lookback", &mut params.lookback),
         ("invitethreshold", &mut params.threshold),
     ] {
-        if let Some((value, offset)) = let_value(&y.query, var) {
-            let line = text
-                .find(&format!("let {var}"))
-                .map(|o| line_of(&text, o))
-                .unwrap_or_else(|| line_of(&y.query, offset));
+        if let Some((value, query_line)) = let_value(&y.query, var) {
+            // The same statement found in the file itself gives the file's line.
+            let line = let_value(&text, var).map_or(query_line, |(_, l)| l) + 1;
             let ns = parse_duration(&value).map_err(|_| {
                 Error::Usage(format!(
                     "{}:{line}: query: `let {var} = {value};` is not a timespan this job reads (e.g. 14d, 36h, 90m)",
@@ -498,20 +496,22 @@ fn rule_error_location(path: &Path, e: &serde_norway::Error) -> String {
     }
 }
 
-/// The value of `let <var> = <value>;` in KQL text, and its byte offset.
+/// The value of `let <var> = <value>;` in KQL text and the 0-based line it is on. `//`
+/// comments are ignored, and `<var>` must be the whole name (`lookback`, not `lookbackish`).
 fn let_value(query: &str, var: &str) -> Option<(String, usize)> {
-    let mut from = 0;
-    while let Some(i) = query[from..].find("let ") {
-        let at = from + i;
-        let rest = query[at + 4..].trim_start();
-        if let Some(after) = rest.strip_prefix(var) {
-            let after = after.trim_start();
-            if let Some(v) = after.strip_prefix('=') {
-                let end = v.find(';').unwrap_or(v.len());
-                return Some((v[..end].trim().to_string(), at));
+    for (n, line) in query.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for stmt in code.split(';') {
+            let Some(rest) = stmt.trim_start().strip_prefix("let ") else {
+                continue;
+            };
+            let Some(after) = rest.trim_start().strip_prefix(var) else {
+                continue;
+            };
+            if let Some(v) = after.trim_start().strip_prefix('=') {
+                return Some((v.trim().to_string(), n));
             }
         }
-        from = at + 4;
     }
     None
 }
@@ -522,8 +522,8 @@ mod tests {
 
     #[test]
     fn let_values_are_read_from_kql() {
-        let q = "let lookback = 21d;\nlet invitethreshold=36h ;\nlet lookbackish = 1d;\nAuditLogs";
-        assert_eq!(let_value(q, "lookback"), Some(("21d".into(), 0)));
+        let q = "// let lookback = 99d;\nlet lookbackish = 1d; let lookback = 21d;\nlet invitethreshold=36h ;\nAuditLogs";
+        assert_eq!(let_value(q, "lookback"), Some(("21d".into(), 1)));
         assert_eq!(
             let_value(q, "invitethreshold").map(|v| v.0),
             Some("36h".into())

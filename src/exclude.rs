@@ -161,8 +161,17 @@ fn matches(frame: &DataFrame, rules: &[ExclusionRule]) -> Result<LazyFrame> {
                     let inside: Vec<String> = ips
                         .iter()
                         .filter(|s| {
-                            s.parse::<std::net::IpAddr>()
-                                .is_ok_and(|a| nets.iter().any(|n| n.contains(&a)))
+                            s.parse::<std::net::IpAddr>().is_ok_and(|a| {
+                                // `::ffff:10.20.0.5` is 10.20.0.5 for an IPv4 network.
+                                let v4 = match a {
+                                    std::net::IpAddr::V6(v6) => {
+                                        v6.to_ipv4_mapped().map(std::net::IpAddr::V4)
+                                    }
+                                    _ => None,
+                                };
+                                nets.iter()
+                                    .any(|n| n.contains(&a) || v4.is_some_and(|b| n.contains(&b)))
+                            })
                         })
                         .cloned()
                         .collect();

@@ -703,6 +703,10 @@ fn every_condition_kind_matches_what_it_names() {
     let g = |email: &str| format!("{}#EXT#@t1.onmicrosoft.com", email.replace('@', "_"));
     let mut v6 = invite("t1", "v6", &at("-7d"), &g("v6@contoso.com"), "ops@t1");
     v6.initiated = r#"{"user":{"userPrincipalName":"ops@t1","ipAddress":"2001:db8::17"}}"#.into();
+    // An IPv4-mapped IPv6 address inside the IPv4 network of the `cidr` rule.
+    let mut mapped = invite("t1", "mapped", &at("-7d"), &g("e@contoso.com"), "ops@t1");
+    mapped.initiated =
+        r#"{"user":{"userPrincipalName":"ops@t1","ipAddress":"::ffff:203.0.113.9"}}"#.into();
     let rows = [
         invite(
             "t1",
@@ -728,6 +732,7 @@ fn every_condition_kind_matches_what_it_names() {
         ),
         invite("t1", "by-cidr", &at("-7d"), &g("e@contoso.com"), "admin@t1"),
         v6,
+        mapped,
         invite(
             "t1",
             "two-rules",
@@ -791,12 +796,13 @@ target_upn = ["e_contoso.com#EXT#@t1.onmicrosoft.com"]
         ("by-domain", "domain"),
         ("by-cidr", "cidr"),
         ("v6", "v6"),
+        ("mapped", "cidr"),
         // Matches `initiator` and `domain`: the first in file order wins.
         ("two-rules", "initiator"),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
-    assert_eq!(got, want);
-    assert_eq!(col_str(&a.findings, "Id"), ["kept"]);
+    assert_eq!(got, want, "kept: {}", a.findings);
+    assert_eq!(col_str(&a.findings, "Id"), ["kept"], "{}", a.findings);
 }
