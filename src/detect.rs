@@ -87,6 +87,15 @@ pub fn redeems(events: LazyFrame) -> LazyFrame {
         ])
 }
 
+/// The literal reading of a redeem's key: `extract(UPN_PATTERN, 1, userPrincipalName)`, `""`
+/// when it does not match (KQL strings are never null).
+pub fn sentinel_redeem_key() -> Expr {
+    col(ev::TR_UPN)
+        .str()
+        .extract(lit(UPN_PATTERN), 1)
+        .fill_null(lit(""))
+}
+
 /// Intended reading of a redeem's guest UPN: the `UPN: …, Email` capture of displayName, else
 /// of userPrincipalName, else userPrincipalName itself when it has no whitespace; else null.
 pub fn intended_redeem_upn() -> Expr {
@@ -114,14 +123,7 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
             let inv = invites(events.clone()).filter(col("InviteTime").gt(lit(lo)));
             let keys = redeems(events)
                 .filter(col("RedeemTime").gt(lit(lo)))
-                .select([
-                    col(ev::TENANT),
-                    col(ev::TR_UPN)
-                        .str()
-                        .extract(lit(UPN_PATTERN), 1)
-                        .fill_null(lit(""))
-                        .alias("TargetUPN"),
-                ]);
+                .select([col(ev::TENANT), sentinel_redeem_key().alias("TargetUPN")]);
             inv.join(
                 keys,
                 [col(ev::TENANT), col("TargetUPN")],

@@ -15,7 +15,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::baseline;
-use crate::detect::{self, Semantics, UPN_PATTERN};
+use crate::detect::{self, Semantics};
 use crate::error::{Error, Result};
 use crate::exclude;
 use crate::extract::ev;
@@ -153,11 +153,7 @@ pub fn replay(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64) 
             let keys = detect::redeems(cut)
                 .select([
                     col(ev::TENANT),
-                    col(ev::TR_UPN)
-                        .str()
-                        .extract(lit(UPN_PATTERN), 1)
-                        .fill_null(lit(""))
-                        .alias("Key"),
+                    detect::sentinel_redeem_key().alias("Key"),
                     col("RedeemTime"),
                 ])
                 .collect()?;

@@ -5,14 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use polars::prelude::*;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_unredeemed"))
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

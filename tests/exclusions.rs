@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use polars::prelude::*;
@@ -24,26 +23,6 @@ const EXAMPLE: &str = "data/example-config/unredeemed.toml";
 
 fn example() -> Config {
     Config::load(Path::new(EXAMPLE)).unwrap()
-}
-
-fn col_str(df: &DataFrame, c: &str) -> Vec<String> {
-    df.column(c)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect()
-}
-
-fn col_i64(df: &DataFrame, c: &str) -> Vec<i64> {
-    df.column(c)
-        .unwrap()
-        .i64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect()
 }
 
 /// The rule that should suppress a finding, worked out from the scenario identities alone.
@@ -460,10 +439,6 @@ fn configuration_errors_name_file_line_and_field() {
             );
         }
     }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_unredeemed"))
 }
 
 fn summary_of(out: &Path) -> serde_json::Value {

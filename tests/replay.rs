@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use common::*;
 use polars::prelude::*;
@@ -39,14 +38,7 @@ fn rows(df: &DataFrame) -> Vec<Row> {
         s("InviteInitiator"),
         s("IPAddress"),
     );
-    let t: Vec<i64> = df
-        .column("InviteTime")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect();
+    let t = col_i64(df, "InviteTime");
     (0..df.height())
         .map(|i| {
             (
@@ -64,24 +56,8 @@ fn rows(df: &DataFrame) -> Vec<Row> {
 /// Runs replay and per-tick `detect::findings` on the same events; returns alert count.
 fn check(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64, label: &str) -> usize {
     let r = replay::replay(events, tenants, job, to).unwrap();
-    let ticks: Vec<i64> = r
-        .alerts
-        .column("EvaluatedAt")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect();
-    let first: Vec<bool> = r
-        .alerts
-        .column("FirstAlert")
-        .unwrap()
-        .bool()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect();
+    let ticks = col_i64(&r.alerts, "EvaluatedAt");
+    let first = col_bool(&r.alerts, "FirstAlert");
     let got_rows = rows(&r.alerts);
     let mut got: BTreeMap<i64, Vec<Row>> = BTreeMap::new();
     for (i, row) in got_rows.iter().enumerate() {
@@ -174,14 +150,7 @@ fn replay_equals_per_tick_evaluation_on_random_archives() {
         let base = job(dir.path(), &dir.path().join("out"), &opts);
         let s = unredeemed::scan(&base, None, &Progress::new(true)).unwrap();
         let events = &s.x.events;
-        let times: Vec<i64> = events
-            .column("Time")
-            .unwrap()
-            .i64()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap())
-            .collect();
+        let times = col_i64(events, "Time");
         let (lo, hi) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
         for case in 0..4 {
             let lookback = rng.gen_range(1..=20 * 24) * HOUR;
@@ -234,9 +203,8 @@ fn replay_equals_per_tick_evaluation_on_random_archives() {
 #[test]
 fn replay_files_match_run_as_of_each_tick() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_unredeemed");
     let replay_out = dir.path().join("replay");
-    let st = Command::new(bin)
+    let st = bin()
         .args([
             "replay",
             "--archive",
@@ -268,7 +236,7 @@ fn replay_files_match_run_as_of_each_tick() {
         "2026-02-26T06:00:00Z",
     ] {
         let out = dir.path().join(tick.replace(':', "-"));
-        let st = Command::new(bin)
+        let st = bin()
             .args([
                 "run",
                 "--archive",
@@ -312,7 +280,6 @@ fn replay_files_match_run_as_of_each_tick() {
 
 #[test]
 fn replay_rejects_bad_tick_ranges() {
-    let bin = env!("CARGO_BIN_EXE_unredeemed");
     for (args, needle) in [
         (
             vec!["--from", "2026-02-20", "--to", "2026-02-10"],
@@ -331,12 +298,7 @@ fn replay_rejects_bad_tick_ranges() {
             "ticks",
         ),
     ] {
-        let out = Command::new(bin)
-            .arg("replay")
-            .args(&args)
-            .arg("-q")
-            .output()
-            .unwrap();
+        let out = bin().arg("replay").args(&args).arg("-q").output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");

@@ -96,14 +96,7 @@ fn sweep_counts_are_exact_at_the_boundaries() {
     assert_eq!(row(&table, "t1", 5 * D), (6, 1, 0, 1, Some(1.0)));
     assert_eq!(row(&table, "t1", 6 * D), (6, 1, 0, 1, Some(1.0)));
     assert_eq!(row(&table, "t2", D), (0, 0, 0, 0, None));
-    let order: Vec<i64> = table
-        .column("ThresholdSeconds")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .iter()
-        .map(|v| v.unwrap())
-        .collect();
+    let order = col_i64(&table, "ThresholdSeconds");
     assert_eq!(order, [D, 2 * D, 5 * D, 6 * D, D, 2 * D, 5 * D, 6 * D]);
 }
 

@@ -254,3 +254,41 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// A string column as owned values (null as `""`).
+pub fn col_str(df: &DataFrame, c: &str) -> Vec<String> {
+    df.column(c)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect()
+}
+
+/// An i64 column with no nulls.
+pub fn col_i64(df: &DataFrame, c: &str) -> Vec<i64> {
+    df.column(c)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .map(|v| v.expect("no nulls"))
+        .collect()
+}
+
+/// A boolean column with no nulls.
+pub fn col_bool(df: &DataFrame, c: &str) -> Vec<bool> {
+    df.column(c)
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|v| v.expect("no nulls"))
+        .collect()
+}
+
+/// The binary under test.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_unredeemed"))
+}
