@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use unredeemed::detect::{self, Semantics, Window};
-use unredeemed::extract::{self, ScanFilter, ScanPlan};
+use unredeemed::extract::{self, Reader, ScanFilter, ScanPlan};
 use unredeemed::generate::{generate, GenSpec};
 use unredeemed::progress::Progress;
 use unredeemed::prune::TimeWindow;
@@ -31,7 +31,7 @@ fn archive(
     (out, stats.rows)
 }
 
-fn scan(loc: &source::Location) -> extract::Extracted {
+fn scan(loc: &source::Location, reader: Reader) -> extract::Extracted {
     let listing = source::list_archive(loc, &TimeWindow::default()).unwrap();
     let progress = Progress::new(true);
     let filter = ScanFilter::default();
@@ -41,6 +41,7 @@ fn scan(loc: &source::Location) -> extract::Extracted {
         window: TimeWindow::default(),
         skip_bad_files: false,
         progress: &progress,
+        reader,
     };
     extract::extract_archive(loc, &listing, &plan).unwrap()
 }
@@ -52,15 +53,22 @@ fn stages(c: &mut Criterion) {
 
     // Scan + filter: ~0.1% guest events among noise, like a real archive.
     let (noise, rows) = archive(&dir.path().join("noise"), 5_000, 3.0);
-    g.throughput(Throughput::Elements(rows));
-    g.bench_function("scan_filter_rows", |b| b.iter(|| scan(&noise)));
+    // Both object readers, in the same run: the late reader decompresses only the pages that
+    // hold a guest event, polars' decodes every needed column whole.
+    let (guests, guest_rows) = archive(&dir.path().join("guests"), 0, 400.0);
+    for (name, reader) in [("late", Reader::Late), ("polars", Reader::Polars)] {
+        g.throughput(Throughput::Elements(rows));
+        g.bench_function(format!("scan_filter_rows_{name}"), |b| {
+            b.iter(|| scan(&noise, reader))
+        });
+        // JSON field extraction: an archive of guest events only, so every row is parsed.
+        g.throughput(Throughput::Elements(guest_rows));
+        g.bench_function(format!("json_extract_rows_{name}"), |b| {
+            b.iter(|| scan(&guests, reader))
+        });
+    }
 
-    // JSON field extraction: an archive of guest events only, so every row is parsed.
-    let (guests, rows) = archive(&dir.path().join("guests"), 0, 400.0);
-    g.throughput(Throughput::Elements(rows));
-    g.bench_function("json_extract_rows", |b| b.iter(|| scan(&guests)));
-
-    let events = scan(&guests);
+    let events = scan(&guests, Reader::Auto);
     let n = events.events.height() as u64;
     let as_of = events.max_time.unwrap();
     let w = Window {

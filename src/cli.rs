@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::detect::Semantics;
 use crate::error::{Error, Result};
+use crate::extract::Reader;
 use crate::generate::GenSpec;
 use crate::replay::ReplayJob;
 use crate::sweep::SweepJob;
@@ -126,6 +127,11 @@ pub struct JobArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Object reader. `auto`: late materialization (only the pages holding an invite or redeem
+    /// are decompressed) for flat layouts, polars' reader for the rest; `polars`: polars' reader
+    /// for every object; `late`: the late reader only, an object it cannot read is an error.
+    #[arg(long, value_enum, default_value_t = Reader::Auto)]
+    pub reader: Reader,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +245,7 @@ impl JobArgs {
             quiet: self.quiet,
             rule,
             exclusions,
+            reader: self.reader,
         })
     }
 }

@@ -120,6 +120,7 @@ pub struct ScanPlan<'a> {
     pub window: TimeWindow,
     pub skip_bad_files: bool,
     pub progress: &'a Progress,
+    pub reader: Reader,
 }
 
 /// Objects fetched at once; bounds memory to this many (sparse) objects.
@@ -263,7 +264,7 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
                     }
                     (None, Some(Ok(f))) => {
                         let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
-                        let scan = scan_object(&obj.key, f.bytes, f.rows, filter);
+                        let scan = scan_object(&obj.key, f, filter, plan.reader);
                         if let (Some(cache), Ok(entry)) = (plan.cache, &scan) {
                             if let Err(e) = cache.store(&loc.display, obj, entry) {
                                 plan.progress
@@ -392,18 +393,65 @@ pub fn dedup(events: LazyFrame) -> LazyFrame {
     concat([with_id, without_id], UnionArgs::default()).expect("same schema on both sides")
 }
 
-type ObjectScan = crate::cache::Entry;
+pub type ObjectScan = crate::cache::Entry;
 
-fn scan_object(
+/// How an object's rows are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Reader {
+    #[default]
+    /// The late-materialized reader where the layout allows, polars otherwise.
+    Auto,
+    /// polars' Parquet reader: every needed column decoded whole.
+    Polars,
+    /// The late-materialized reader only; an object it cannot read is an error (for tests).
+    Late,
+}
+
+/// Scans one fetched object into its candidate events and row statistics.
+pub fn scan_object(
     key: &str,
-    bytes: Vec<u8>,
-    rows: Option<(u64, u64)>,
+    f: Fetched,
     filter: &ScanFilter,
+    reader: Reader,
 ) -> Result<ObjectScan> {
     let corrupt = |e: PolarsError| Error::CorruptObject {
         object: key.to_string(),
         reason: e.to_string(),
     };
+    if reader != Reader::Polars {
+        if let Some(meta) = &f.meta {
+            let scan = crate::late::scan(
+                meta,
+                f.groups.clone(),
+                |r| f.range(r),
+                filter.since,
+                &filter.tenants,
+            );
+            match scan {
+                Ok(raw) => {
+                    let lf = raw.frame.lazy();
+                    let schema = lf.clone().collect_schema().map_err(corrupt)?;
+                    let cols = Columns::resolve(key, &schema)?;
+                    let events =
+                        candidate_events(lf, &cols, filter, Engine::InMemory).map_err(corrupt)?;
+                    return Ok(ObjectScan {
+                        events,
+                        rows: raw.rows,
+                        max_time: raw.max_time,
+                        tenant_rows: raw.tenant_rows,
+                    });
+                }
+                Err(crate::late::Unsupported(why)) if reader == Reader::Late => {
+                    return Err(Error::CorruptObject {
+                        object: key.to_string(),
+                        reason: format!("late reader: {why}"),
+                    })
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let (bytes, rows) = (f.sparse(), f.rows);
     let args = ScanArgsParquet {
         glob: false,
         hive_options: HiveOptions::new_disabled(),
@@ -443,7 +491,23 @@ fn scan_object(
         tenant_rows.push((tenants.get(i).unwrap_or("").to_string(), n));
     }
 
-    // Pass 2: the candidate events, JSON parsed only for rows that survive the filter.
+    let events = candidate_events(lf, &cols, filter, Engine::Streaming).map_err(corrupt)?;
+    let events = compact(events)?;
+    Ok(ObjectScan {
+        events,
+        rows: total,
+        max_time,
+        tenant_rows,
+    })
+}
+
+/// The candidate events of `lf`, JSON parsed only for rows that survive the filter.
+fn candidate_events(
+    lf: LazyFrame,
+    cols: &Columns,
+    filter: &ScanFilter,
+    engine: Engine,
+) -> PolarsResult<DataFrame> {
     // KQL `=~` as anchored case-insensitive regexes: lower-casing every row would build a new
     // string per row; the regex engine scans the originals (and the lower-casing below only
     // runs on the rows that pass).
@@ -465,8 +529,7 @@ fn scan_object(
     if let Some(t) = tenant_predicate(&cols.tenant, &filter.tenants) {
         pred = pred.and(t);
     }
-    let events = lf
-        .filter(pred)
+    lf.filter(pred)
         .select([
             cols.tenant.clone().alias(ev::TENANT),
             cols.id.clone().alias(ev::ID),
@@ -493,16 +556,8 @@ fn scan_object(
                 .alias(ev::INIT_IP),
             (cols.targets.bad_json() + cols.initiated.bad_json()).alias(ev::BAD_JSON),
         ])
-        .collect_with_engine(Engine::Streaming)
+        .collect_with_engine(engine)
         .map(|r| r.unwrap_single())
-        .map_err(corrupt)?;
-    let events = compact(events)?;
-    Ok(ObjectScan {
-        events,
-        rows: total,
-        max_time,
-        tenant_rows,
-    })
 }
 
 /// Copies the string columns into buffers of their own. Decoded strings are views into the

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exclude;
 pub mod extract;
 pub mod generate;
+pub mod late;
 pub mod progress;
 pub mod prune;
 pub mod replay;
@@ -66,6 +67,8 @@ pub struct RunJob {
     pub rule: rule::Rule,
     /// Exclusion rules from `--config` (`None`: none, or `--no-exclusions`).
     pub exclusions: Option<exclude::Exclusions>,
+    /// How objects are read (`--reader`).
+    pub reader: extract::Reader,
 }
 
 /// What a run produced (also written as `summary.json`).
@@ -137,6 +140,7 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
         window,
         skip_bad_files: job.skip_bad_files,
         progress,
+        reader: job.reader,
     };
     let x = extract::extract_archive(&archive, &listing, &plan)?;
     let scan_seconds = laps.lap();

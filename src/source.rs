@@ -366,15 +366,60 @@ fn is_data_object(key: &str) -> bool {
 }
 
 /// An object's bytes as far as the job needs them: the footer and the chunks of the needed
-/// columns in the row groups that can matter, at their true offsets; everything else zero and
-/// never fetched (the allocation is lazily zeroed, so untouched pages cost no memory).
+/// columns in the row groups that can matter, as fetched; nothing else is ever fetched.
 pub struct Fetched {
-    pub bytes: Vec<u8>,
+    /// `(offset, bytes)` of every fetched range, by offset.
+    pub parts: Vec<(u64, Bytes)>,
+    pub size: u64,
+    /// The parsed footer (`None` when every row group was pruned).
+    pub meta: Option<FileMetadata>,
+    /// The row groups fetched.
+    pub groups: Range<usize>,
     pub bytes_read: u64,
     pub row_groups: usize,
     pub row_groups_pruned: usize,
     /// Rows to read, `(offset, len)`, when row groups at the ends were pruned; `None`: all.
     pub rows: Option<(u64, u64)>,
+}
+
+impl Fetched {
+    /// The object as one buffer of its full size, the fetched ranges at their true offsets and
+    /// zeros elsewhere (lazily zeroed: untouched pages cost no memory).
+    pub fn sparse(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; self.size as usize];
+        for (start, b) in &self.parts {
+            buf[*start as usize..*start as usize + b.len()].copy_from_slice(b);
+        }
+        buf
+    }
+
+    /// The bytes of `r`, when it was fetched: a slice of one part, or a copy across parts.
+    pub fn range(&self, r: Range<u64>) -> Option<Bytes> {
+        let i = self
+            .parts
+            .partition_point(|(s, _)| *s <= r.start)
+            .checked_sub(1)?;
+        let (s, b) = &self.parts[i];
+        let off = (r.start - s) as usize;
+        if off + (r.end - r.start) as usize <= b.len() {
+            return Some(b.slice(off..off + (r.end - r.start) as usize));
+        }
+        let mut out = Vec::with_capacity((r.end - r.start) as usize);
+        let mut at = r.start;
+        for (s, b) in &self.parts[i..] {
+            if *s > at || at >= r.end {
+                break;
+            }
+            let from = (at - s) as usize;
+            let to = ((r.end - s) as usize).min(b.len());
+            if from >= to {
+                continue;
+            }
+            out.extend_from_slice(&b[from..to]);
+            at = s + to as u64;
+        }
+        (at == r.end).then(|| Bytes::from(out))
+    }
 }
 
 const TAIL: u64 = 64 * 1024;
@@ -427,9 +472,8 @@ pub async fn fetch_needed(
             "footer length {footer_len} exceeds the object size {size}"
         )));
     }
-    let mut buf = vec![0u8; size as usize];
-    buf[tail_start as usize..].copy_from_slice(&tail);
     let footer_start = size - 8 - footer_len;
+    let mut parts: Vec<(u64, Bytes)> = vec![(tail_start, tail)];
     if footer_start < tail_start {
         let more = store
             .get_range(&obj.location, footer_start..tail_start)
@@ -439,18 +483,29 @@ pub async fn fetch_needed(
             return Err(changed());
         }
         read += more.len() as u64;
-        buf[footer_start as usize..tail_start as usize].copy_from_slice(&more);
+        parts.insert(0, (footer_start, more));
     }
-    let meta =
-        polars_parquet::parquet::read::read_metadata_with_size(&mut Cursor::new(&buf[..]), size)
-            .map_err(|e| corrupt(format!("unreadable footer: {e}")))?;
+    // The footer alone: its offsets are absolute, so it parses without the rest of the object.
+    let footer: Vec<u8> = parts
+        .iter()
+        .flat_map(|(_, b)| b.iter().copied())
+        .skip((footer_start - parts[0].0) as usize)
+        .collect();
+    let meta = polars_parquet::parquet::read::read_metadata_with_size(
+        &mut Cursor::new(&footer[..]),
+        footer.len() as u64,
+    )
+    .map_err(|e| corrupt(format!("unreadable footer: {e}")))?;
     let groups = meta.row_groups.len();
     let kept: Vec<usize> = (0..groups).filter(|&i| keep_row_group(&meta, i)).collect();
     let (first, last) = match (kept.first(), kept.last()) {
         (Some(&f), Some(&l)) => (f, l),
         _ => {
             return Ok(Fetched {
-                bytes: Vec::new(),
+                parts: Vec::new(),
+                size,
+                meta: None,
+                groups: 0..0,
                 bytes_read: read,
                 row_groups: groups,
                 row_groups_pruned: groups,
@@ -489,17 +544,18 @@ pub async fn fetch_needed(
         }
     }
     let ranges: Vec<Range<u64>> = ranges.into_iter().map(|(s, e)| s..e).collect();
-    let parts: Vec<Bytes> = store
+    let got: Vec<Bytes> = store
         .get_ranges(&obj.location, &ranges)
         .await
         .map_err(unreadable)?;
-    for (r, b) in ranges.iter().zip(parts) {
+    for (r, b) in ranges.iter().zip(got) {
         if b.len() as u64 != r.end - r.start {
             return Err(changed());
         }
         read += b.len() as u64;
-        buf[r.start as usize..r.end as usize].copy_from_slice(&b);
+        parts.push((r.start, b));
     }
+    parts.sort_by_key(|(s, _)| *s);
     let rows_before: u64 = meta.row_groups[..first]
         .iter()
         .map(|g| g.num_rows() as u64)
@@ -510,7 +566,10 @@ pub async fn fetch_needed(
         .sum();
     let pruned = groups - (last - first + 1);
     Ok(Fetched {
-        bytes: buf,
+        parts,
+        size,
+        meta: Some(meta),
+        groups: first..last + 1,
         bytes_read: read,
         row_groups: groups,
         row_groups_pruned: pruned,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use unredeemed::detect::Semantics;
+use unredeemed::extract::Reader;
 use unredeemed::timefmt::{parse_duration, parse_instant};
 use unredeemed::{run, AsOf, RunJob};
 
@@ -166,6 +167,7 @@ pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
         quiet: true,
         rule: unredeemed::rule::Rule::builtin(),
         exclusions: None,
+        reader: unredeemed::extract::Reader::Auto,
     }
 }
 
@@ -178,8 +180,60 @@ pub fn run_rows(rows: &[Audit], o: &Opts) -> (tempfile::TempDir, PathBuf) {
         &archive.join("y=2026/m=03/d=01/part-0.parquet"),
     );
     let out = dir.path().join("out");
-    run(&job(&archive, &out, o)).unwrap();
+    // Every literal-row test runs through both object readers, which must agree byte for byte.
+    let mut j = job(&archive, &out, o);
+    j.reader = Reader::Late;
+    run(&j).unwrap();
+    let polars_out = dir.path().join("out-polars");
+    j.out = polars_out.to_string_lossy().into_owned();
+    j.reader = Reader::Polars;
+    run(&j).unwrap();
+    assert_same_outputs(&out, &polars_out);
     (dir, out)
+}
+
+/// `summary.json` without its stage timings, which differ between any two runs.
+pub fn summary_without_timings(out: &Path) -> serde_json::Value {
+    let mut s = summary(out);
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|k, _| {
+                    !k.ends_with("_seconds") || k == "lookback_seconds" || k == "threshold_seconds"
+                });
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut s);
+    s
+}
+
+/// Two output folders hold the same files with the same bytes (timings aside).
+pub fn assert_same_outputs(a: &Path, b: &Path) {
+    let (ta, tb) = (tree(a), tree(b));
+    let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ta), names(&tb));
+    for ((name, x), (_, y)) in ta.iter().zip(&tb) {
+        if name.ends_with("summary.json") {
+            let (p, q) = (a.join(name), b.join(name));
+            let (p, q) = (p.parent().unwrap(), q.parent().unwrap());
+            assert_eq!(
+                summary_without_timings(p),
+                summary_without_timings(q),
+                "{name}"
+            );
+        } else {
+            assert!(
+                x == y,
+                "{name} differs between {} and {}",
+                a.display(),
+                b.display()
+            );
+        }
+    }
 }
 
 /// Sorted `Id`s of all findings under `out`.
