@@ -16,7 +16,7 @@ use crate::source::SourceObject;
 
 /// Bump the leading number whenever extraction changes what it produces (columns read, JSON
 /// paths, filters); entries whose schema differs from the current event frame are rebuilt too.
-pub const EXTRACTOR_VERSION: &str = concat!("2/", env!("CARGO_PKG_VERSION"));
+pub const EXTRACTOR_VERSION: &str = concat!("3/", env!("CARGO_PKG_VERSION"));
 
 pub struct Cache {
     dir: PathBuf,

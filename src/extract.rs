@@ -529,12 +529,16 @@ fn candidate_events(
     if let Some(t) = tenant_predicate(&cols.tenant, &filter.tenants) {
         pred = pred.and(t);
     }
+    // `InitiatedBy` is read for invites only: no rule looks at a redeem's initiator, and the
+    // late reader then never decompresses the pages that hold only redeems.
+    let is_invite = op.eq(lit(INVITE_OP));
+    let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
     lf.filter(pred)
         .select([
             cols.tenant.clone().alias(ev::TENANT),
             cols.id.clone().alias(ev::ID),
             cols.time.clone().alias(ev::TIME),
-            op.eq(lit(INVITE_OP)).alias(ev::IS_INVITE),
+            is_invite.clone().alias(ev::IS_INVITE),
             cols.result
                 .clone()
                 .str()
@@ -548,13 +552,20 @@ fn candidate_events(
             cols.targets
                 .field(&[Step::Index0, Step::Key("displayName")])
                 .alias(ev::TR_DISPLAY),
-            cols.initiated
-                .field(&[Step::Key("user"), Step::Key("userPrincipalName")])
-                .alias(ev::INIT_UPN),
-            cols.initiated
-                .field(&[Step::Key("user"), Step::Key("ipAddress")])
-                .alias(ev::INIT_IP),
-            (cols.targets.bad_json() + cols.initiated.bad_json()).alias(ev::BAD_JSON),
+            invite_only(
+                cols.initiated
+                    .field(&[Step::Key("user"), Step::Key("userPrincipalName")]),
+                null_string(),
+            )
+            .alias(ev::INIT_UPN),
+            invite_only(
+                cols.initiated
+                    .field(&[Step::Key("user"), Step::Key("ipAddress")]),
+                null_string(),
+            )
+            .alias(ev::INIT_IP),
+            (cols.targets.bad_json() + invite_only(cols.initiated.bad_json(), lit(0u32)))
+                .alias(ev::BAD_JSON),
         ])
         .collect_with_engine(engine)
         .map(|r| r.unwrap_single())

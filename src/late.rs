@@ -198,11 +198,30 @@ pub fn scan(
             ("Id", &mut out.id),
             ("Result", &mut out.result),
             ("TargetResources", &mut out.targets),
-            ("InitiatedBy", &mut out.initiated),
         ] {
             let v = col(name, Want::Rows(&hits), &mut cx)?;
             for j in 0..hits.len() {
                 dst.push(opt_string(v.get(j), name)?);
+            }
+        }
+        // Only an invite's initiator matters (see `extract::candidate_events`): the pages
+        // holding only redeems are never decompressed.
+        let invite: Vec<bool> = (0..op.entries())
+            .map(|k| utf8(op.entry(k), "OperationName").map(|s| s.to_lowercase() == INVITE_OP))
+            .collect::<R<_>>()?;
+        let invites: Vec<usize> = hits
+            .iter()
+            .copied()
+            .filter(|&i| op.key_ok(i, &invite))
+            .collect();
+        let v = col("InitiatedBy", Want::Rows(&invites), &mut cx)?;
+        let mut next = 0;
+        for &i in &hits {
+            if invites.get(next) == Some(&i) {
+                out.initiated.push(opt_string(v.get(next), "InitiatedBy")?);
+                next += 1;
+            } else {
+                out.initiated.push(None);
             }
         }
     }
@@ -556,7 +575,9 @@ fn read(
             hybrid(&body.bytes()[4..4 + len], 1, rows, &mut cx.levels)?;
             pos = 4 + len;
         }
-        let defined = |i: usize, levels: &[u32]| !has_def || levels[i] == 1;
+        // Dense: every row of the page holds a value (the common case, one RLE run).
+        let dense = !has_def || !cx.levels.contains(&0);
+        let defined = |i: usize, levels: &[u32]| dense || levels[i] == 1;
 
         if dictionary {
             let Some(size) = dict else {
@@ -567,7 +588,11 @@ fn read(
             let Some(&bw) = b.get(pos) else {
                 return no("dictionary page without a bit width");
             };
-            let count = (0..rows).filter(|&i| defined(i, &cx.levels)).count();
+            let count = if dense {
+                rows
+            } else {
+                (0..rows).filter(|&i| defined(i, &cx.levels)).count()
+            };
             cx.indices.clear();
             hybrid(&b[pos + 1..], u32::from(bw), count, &mut cx.indices)?;
             if cx.indices.iter().any(|&k| k as usize >= size) {
@@ -611,8 +636,7 @@ fn read(
             }
         } else {
             body.ensure(total)?;
-            let some_null = has_def && cx.levels.contains(&0);
-            if matches!(width, Width::Eight) && !some_null {
+            if matches!(width, Width::Eight) && dense {
                 // Every row holds an 8-byte value: one copy.
                 let Some(b) = body.bytes().get(pos..pos + 8 * rows) else {
                     return no("values beyond the page");

@@ -376,6 +376,25 @@ fn unparseable_json_is_counted_not_fatal() {
 }
 
 #[test]
+fn only_an_invites_initiator_is_read() {
+    // A broken InitiatedBy counts on an invite (whose initiator the rule reads) and not on a
+    // redeem (whose initiator no rule reads); the redeem still pairs with its invite.
+    let mut bad_invite = invite(A, "i1", &at("-7d"), G, ADMIN);
+    bad_invite.initiated = r#"{"user":"#.into();
+    let mut bad_redeem = redeem(A, "r2", &at("-6d"), G2);
+    bad_redeem.initiated = r#"{"user":"#.into();
+    let (_d, out) = run_rows(
+        &[bad_invite, invite(A, "i2", &at("-7d"), G2, ADMIN), bad_redeem],
+        &Opts::default(),
+    );
+    // i1 has no readable initiator: not a user-initiated invite, so never a finding.
+    assert_eq!(finding_ids(&out), ids(&[]));
+    let s = summary(&out);
+    assert_eq!(s["unparseable_json"], 1);
+    assert_eq!(s["redeems"], 1);
+}
+
+#[test]
 fn findings_carry_the_entity_columns() {
     let (_d, out) = run_rows(&[invite(A, "i1", &at("-7d"), G, ADMIN)], &Opts::default());
     let df = read_parquet(&out.join("tenant=tenant-a/findings.parquet"));
