@@ -191,16 +191,25 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         next_spawn: usize,
         next_yield: usize,
         window: std::collections::VecDeque<Started>,
+        /// Cache hits by index in `todo`, taken as the objects are started.
+        hits: Vec<Option<ObjectScan>>,
     }
+    // Cache entries are looked up first, all at once: a warm rerun is nothing but these.
+    let hits: Vec<Option<ObjectScan>> = match plan.cache {
+        Some(c) => {
+            decoders().install(|| todo.par_iter().map(|o| c.load(&loc.display, o)).collect())
+        }
+        None => todo.iter().map(|_| None).collect(),
+    };
     let failed = std::sync::atomic::AtomicBool::new(false);
     let feed = std::sync::Mutex::new(Feed {
         todo: &todo,
         next_spawn: 0,
         next_yield: 0,
         window: std::collections::VecDeque::new(),
+        hits,
     });
-    let start = |o: &SourceObject| -> Result<Started> {
-        let hit = plan.cache.and_then(|c| c.load(&loc.display, o));
+    let start = |o: &SourceObject, hit: Option<ObjectScan>| -> Result<Started> {
         let fetch = match hit {
             Some(_) => None,
             None => {
@@ -221,7 +230,9 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         }
         while f.next_spawn < f.todo.len() && f.window.len() < IN_FLIGHT {
             let o = f.todo[f.next_spawn];
-            match start(o) {
+            let i = f.next_spawn;
+            let hit = f.hits[i].take();
+            match start(o, hit) {
                 Ok(w) => f.window.push_back(w),
                 Err(e) => return Some(Err(e)),
             }

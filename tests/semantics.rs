@@ -384,7 +384,11 @@ fn only_an_invites_initiator_is_read() {
     let mut bad_redeem = redeem(A, "r2", &at("-6d"), G2);
     bad_redeem.initiated = r#"{"user":"#.into();
     let (_d, out) = run_rows(
-        &[bad_invite, invite(A, "i2", &at("-7d"), G2, ADMIN), bad_redeem],
+        &[
+            bad_invite,
+            invite(A, "i2", &at("-7d"), G2, ADMIN),
+            bad_redeem,
+        ],
         &Opts::default(),
     );
     // i1 has no readable initiator: not a user-initiated invite, so never a finding.
