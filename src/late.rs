@@ -171,8 +171,18 @@ pub fn scan(
                 })
                 .transpose()
         };
-        for i in 0..n {
-            max_time = max_time.max(at(i)?);
+        // Scaling keeps the order, so the stored maximum is scaled once.
+        let stored_max = time
+            .keys
+            .iter()
+            .filter(|&&k| k != NULL)
+            .map(|&k| i64::from_le_bytes(time.entry(k as usize).try_into().expect("8 bytes")))
+            .max();
+        if let Some(m) = stored_max {
+            let m = m
+                .checked_mul(scale)
+                .ok_or_else(|| Unsupported("time out of range".into()))?;
+            max_time = max_time.max(Some(m));
         }
         rows += n as u64;
         if let Some(since) = since {
@@ -281,6 +291,9 @@ fn time_scale(c: &ColumnChunkMetadata) -> R<i64> {
         _ => no("`TimeGenerated` has no timestamp unit"),
     }
 }
+
+/// Larger decompressed pages are left to polars (writers cut pages at about 1 MiB).
+const MAX_PAGE: usize = 256 << 20;
 
 /// Key of a null value.
 const NULL: u32 = u32::MAX;
@@ -480,12 +493,10 @@ fn read(
 ) -> R<Values> {
     let bad = |e: polars_parquet::parquet::error::ParquetError| Unsupported(e.to_string());
     let has_def = c.descriptor().descriptor.max_def_level > 0;
-    let pages = PageReader::new(
-        Cursor::new(Buffer::from_owner(bytes)),
-        c,
-        Vec::new(),
-        usize::MAX,
-    );
+    // No page (nor header field) can be larger than its chunk: this bounds what a corrupt
+    // header can make the reader allocate.
+    let limit = bytes.len();
+    let pages = PageReader::new(Cursor::new(Buffer::from_owner(bytes)), c, Vec::new(), limit);
     let mut v = Values::new(width);
     let mut dict: Option<usize> = None;
     let mut row0 = 0usize;
@@ -542,6 +553,9 @@ fn read(
             e => return no(format!("encoding {e:?}")),
         };
         let total = page.uncompressed_size();
+        if total > MAX_PAGE {
+            return no(format!("a page of {total} bytes"));
+        }
         let whole;
         let mut body = if page.compression() == Compression::Zstd {
             if cx.scratch.len() < total {
@@ -807,6 +821,25 @@ fn hybrid(data: &[u8], bit_width: u32, count: usize, out: &mut Vec<u32>) -> R<()
             let groups = (header >> 1) as usize;
             let len = groups * bit_width as usize;
             let packed = &data[pos.min(data.len())..(pos + len).min(data.len())];
+            if (1..=8).contains(&bit_width) {
+                // A group is at most 8 bytes: one load, eight shifts.
+                let bw = bit_width as usize;
+                for g in 0..groups {
+                    let left = target - out.len();
+                    if left == 0 {
+                        break;
+                    }
+                    let Some(bytes) = packed.get(g * bw..(g + 1) * bw) else {
+                        return no("bit-packed run beyond the data");
+                    };
+                    let mut w = [0u8; 8];
+                    w[..bw].copy_from_slice(bytes);
+                    let word = u64::from_le_bytes(w);
+                    out.extend((0..8.min(left)).map(|j| ((word >> (j * bw)) & mask) as u32));
+                }
+                pos += len;
+                continue;
+            }
             for j in 0..groups * 8 {
                 if out.len() == target {
                     break;
@@ -877,5 +910,19 @@ mod tests {
         hybrid(&data, 3, 10, &mut out).unwrap();
         assert_eq!(out, [5, 5, 5, 0, 1, 2, 3, 4, 5, 6]);
         assert!(hybrid(&[3 << 1], 3, 3, &mut Vec::new()).is_err());
+        // Wider than a byte: one group of 8 twelve-bit values, and a two-byte RLE value.
+        let mut bits = 0u128;
+        for v in 0..8u128 {
+            bits |= (4000 + v) << (12 * v);
+        }
+        let mut data = vec![1 << 1 | 1];
+        data.extend_from_slice(&bits.to_le_bytes()[..12]);
+        data.extend_from_slice(&[2 << 1, 0x34, 0x0a]);
+        let mut out = Vec::new();
+        hybrid(&data, 12, 10, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007, 0xa34, 0xa34]
+        );
     }
 }
