@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::detect::{Semantics, Window};
@@ -177,7 +178,11 @@ pub fn tenant_dir(tenant: &str) -> String {
 /// Per-tenant reports and the baseline (`summary.json` is written last, by [`write_summary`]).
 pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     let findings = with_utc(o.findings, &["InviteTime"])?;
-    for tenant in o.summary.tenants.keys() {
+    // Tenants are independent: their reports are built and written in parallel (an MSSP's run
+    // over many tenants, and a warm rerun, are mostly this).
+    let tenants: Vec<&String> = o.summary.tenants.keys().collect();
+    tenants.par_iter().try_for_each(|tenant| -> Result<()> {
+        let tenant = tenant.as_str();
         let own = mine(&findings, tenant)?;
         let dir = tenant_dir(tenant);
         sink.put(&format!("{dir}/findings.parquet"), parquet_bytes(&own)?)?;
@@ -188,8 +193,8 @@ pub fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
             sink.put(&format!("{dir}/suppressed.parquet"), parquet_bytes(&gone)?)?;
         }
         let md = markdown(o, tenant, &raw)?;
-        sink.put(&format!("{dir}/report.md"), md.into_bytes())?;
-    }
+        sink.put(&format!("{dir}/report.md"), md.into_bytes())
+    })?;
     if let Some(r) = o.replay {
         let alerts = with_utc(&r.alerts, &["EvaluatedAt", "InviteTime"])?;
         sink.put("replay/alerts.parquet", parquet_bytes(&alerts)?)?;
