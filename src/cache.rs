@@ -107,7 +107,9 @@ impl Cache {
         let identity = Self::identity(archive, obj);
         let (data, meta_path) = self.paths(&identity);
         let mut buf = Vec::new();
+        // Uncompressed: entries are small, and a warm rerun is mostly reading them back.
         ParquetWriter::new(&mut buf)
+            .with_compression(ParquetCompression::Uncompressed)
             .finish(&mut entry.events.clone())
             .map_err(std::io::Error::other)?;
         write_atomic(&data, &buf)?;
