@@ -79,6 +79,8 @@ pub struct Extracted {
     pub tenant_rows: BTreeMap<String, u64>,
     pub duplicates_dropped: u64,
     pub unparseable_json: u64,
+    /// Decoder-thread time by phase, summed over the objects extracted afresh.
+    pub spent: Spent,
 }
 
 /// What the scan touched, for `summary.json`.
@@ -163,6 +165,7 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
 
     let mut frames = Vec::with_capacity(todo.len());
+    let mut spent = Spent::default();
     let mut max_time: Option<i64> = None;
     let mut tenant_rows: BTreeMap<String, u64> = BTreeMap::new();
     // With a cache, entries are whole objects: no row-group cut, no tenant or time filter.
@@ -184,8 +187,8 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     type Started = (Option<ObjectScan>, Option<JoinHandle<Result<Fetched>>>);
     // Its index in key order, the hit, or the fetched bytes.
     type Step = (usize, Option<ObjectScan>, Option<Result<Fetched>>);
-    // Per object: what scanning it gave, bytes read, row groups pruned.
-    type Outcome = (Result<Option<ObjectScan>>, u64, usize);
+    // Per object: what scanning it gave, bytes read, row groups pruned, time by phase.
+    type Outcome = (Result<Option<ObjectScan>>, u64, usize, Spent);
     struct Feed<'a> {
         todo: &'a [&'a SourceObject],
         next_spawn: usize,
@@ -267,22 +270,29 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
                 let (idx, hit, f) = step?;
                 let obj = todo[idx];
                 let out = match (hit, f) {
-                    (Some(entry), _) => (Ok(Some(entry)), 0, 0),
+                    (Some(entry), _) => (Ok(Some(entry)), 0, 0, Spent::default()),
                     (None, None) => unreachable!("a missed object is fetched"),
-                    (None, Some(Err(e))) => (Err(e), 0, 0),
-                    (None, Some(Ok(f))) if f.rows == Some((0, 0)) => {
-                        (Ok(None), f.bytes_read, f.row_groups_pruned)
-                    }
+                    (None, Some(Err(e))) => (Err(e), 0, 0, Spent::default()),
+                    (None, Some(Ok(f))) if f.rows == Some((0, 0)) => (
+                        Ok(None),
+                        f.bytes_read,
+                        f.row_groups_pruned,
+                        Spent::default(),
+                    ),
                     (None, Some(Ok(f))) => {
                         let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
-                        let scan = scan_object(&obj.key, f, filter, plan.reader);
-                        if let (Some(cache), Ok(entry)) = (plan.cache, &scan) {
-                            if let Err(e) = cache.store(&loc.display, obj, entry) {
-                                plan.progress
-                                    .warn(&format!("cannot cache `{}`: {e}", obj.key));
+                        match scan_object(&obj.key, f, filter, plan.reader) {
+                            Ok((entry, spent)) => {
+                                if let Some(cache) = plan.cache {
+                                    if let Err(e) = cache.store(&loc.display, obj, &entry) {
+                                        plan.progress
+                                            .warn(&format!("cannot cache `{}`: {e}", obj.key));
+                                    }
+                                }
+                                (Ok(Some(entry)), read, pruned, spent)
                             }
+                            Err(e) => (Err(e), read, pruned, Spent::default()),
                         }
-                        (scan.map(Some), read, pruned)
                     }
                 };
                 let fatal = match &out.0 {
@@ -304,7 +314,9 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     })?;
     results.sort_by_key(|r| r.0);
     {
-        for (idx, (scan, read, pruned)) in results {
+        for (idx, (scan, read, pruned, s)) in results {
+            spent.decode += s.decode;
+            spent.extract += s.extract;
             let obj = todo[idx];
             if plan.cache.is_some() {
                 if read == 0 && scan.is_ok() {
@@ -371,6 +383,7 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         tenant_rows,
         duplicates_dropped,
         unparseable_json,
+        spent,
     })
 }
 
@@ -418,16 +431,39 @@ pub enum Reader {
     Late,
 }
 
+/// Time one object's scan took, by phase.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spent {
+    /// Pages to candidate rows: decompression, decoding, the filter.
+    pub decode: std::time::Duration,
+    /// Candidate rows to events: JSON paths, field normalisation.
+    pub extract: std::time::Duration,
+}
+
 /// Scans one fetched object into its candidate events and row statistics.
 pub fn scan_object(
     key: &str,
     f: Fetched,
     filter: &ScanFilter,
     reader: Reader,
-) -> Result<ObjectScan> {
+) -> Result<(ObjectScan, Spent)> {
     let corrupt = |e: PolarsError| Error::CorruptObject {
         object: key.to_string(),
         reason: e.to_string(),
+    };
+    let started = std::time::Instant::now();
+    // Candidate rows (raw columns) to events; the same for both readers.
+    let extract = |raw: DataFrame, cols: &Columns| -> Result<(DataFrame, Spent)> {
+        let decoded = std::time::Instant::now();
+        let events = candidate_events(raw.lazy(), cols, filter).map_err(corrupt)?;
+        let events = compact(events)?;
+        Ok((
+            events,
+            Spent {
+                decode: decoded - started,
+                extract: decoded.elapsed(),
+            },
+        ))
     };
     if reader != Reader::Polars {
         if let Some(meta) = &f.meta {
@@ -440,17 +476,15 @@ pub fn scan_object(
             );
             match scan {
                 Ok(raw) => {
-                    let lf = raw.frame.lazy();
-                    let schema = lf.clone().collect_schema().map_err(corrupt)?;
-                    let cols = Columns::resolve(key, &schema)?;
-                    let events =
-                        candidate_events(lf, &cols, filter, Engine::InMemory).map_err(corrupt)?;
-                    return Ok(ObjectScan {
+                    let cols = Columns::resolve(key, raw.frame.schema())?;
+                    let (events, spent) = extract(raw.frame, &cols)?;
+                    let scan = ObjectScan {
                         events,
                         rows: raw.rows,
                         max_time: raw.max_time,
                         tenant_rows: raw.tenant_rows,
-                    });
+                    };
+                    return Ok((scan, spent));
                 }
                 Err(crate::late::Unsupported(why)) if reader == Reader::Late => {
                     return Err(Error::CorruptObject {
@@ -502,27 +536,27 @@ pub fn scan_object(
         tenant_rows.push((tenants.get(i).unwrap_or("").to_string(), n));
     }
 
-    let events = candidate_events(lf, &cols, filter, Engine::Streaming).map_err(corrupt)?;
-    let events = compact(events)?;
-    Ok(ObjectScan {
+    // Pass 2: the candidate rows, only the needed columns (nothing else was fetched).
+    let raw = lf
+        .select(NEEDED.map(col))
+        .filter(predicate(&cols, filter))
+        .collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
+        .map_err(corrupt)?;
+    let (events, spent) = extract(raw, &cols)?;
+    let scan = ObjectScan {
         events,
         rows: total,
         max_time,
         tenant_rows,
-    })
+    };
+    Ok((scan, spent))
 }
 
-/// The candidate events of `lf`, JSON parsed only for rows that survive the filter.
-fn candidate_events(
-    lf: LazyFrame,
-    cols: &Columns,
-    filter: &ScanFilter,
-    engine: Engine,
-) -> PolarsResult<DataFrame> {
+/// The rows that are invite or redeem candidates, within the tenant and time cut.
+fn predicate(cols: &Columns, filter: &ScanFilter) -> Expr {
     // KQL `=~` as anchored case-insensitive regexes: lower-casing every row would build a new
-    // string per row; the regex engine scans the originals (and the lower-casing below only
-    // runs on the rows that pass).
-    let op = cols.operation.clone().str().to_lowercase();
+    // string per row; the regex engine scans the originals.
     let mut pred = cols
         .category
         .clone()
@@ -540,11 +574,22 @@ fn candidate_events(
     if let Some(t) = tenant_predicate(&cols.tenant, &filter.tenants) {
         pred = pred.and(t);
     }
+    pred
+}
+
+/// The events of the candidate rows `raw` (already cut by [`predicate`] or a superset of it:
+/// the predicate is applied again), JSON parsed only for those rows.
+fn candidate_events(
+    raw: LazyFrame,
+    cols: &Columns,
+    filter: &ScanFilter,
+) -> PolarsResult<DataFrame> {
+    let op = cols.operation.clone().str().to_lowercase();
     // `InitiatedBy` is read for invites only: no rule looks at a redeem's initiator, and the
     // late reader then never decompresses the pages that hold only redeems.
     let is_invite = op.eq(lit(INVITE_OP));
     let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
-    lf.filter(pred)
+    raw.filter(predicate(cols, filter))
         .select([
             cols.tenant.clone().alias(ev::TENANT),
             cols.id.clone().alias(ev::ID),
@@ -578,7 +623,8 @@ fn candidate_events(
             (cols.targets.bad_json() + invite_only(cols.initiated.bad_json(), lit(0u32)))
                 .alias(ev::BAD_JSON),
         ])
-        .collect_with_engine(engine)
+        // A few dozen rows: the streaming engine's set-up would cost more than the work.
+        .collect_with_engine(Engine::InMemory)
         .map(|r| r.unwrap_single())
 }
 

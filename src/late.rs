@@ -77,9 +77,16 @@ pub fn scan(
             return no(format!("`{name}` is not a string column"));
         }
     }
-    if !matches!(schema.get("TimeGenerated"), Some(DataType::Datetime(_, _))) {
+    let Some(DataType::Datetime(unit, _)) = schema.get("TimeGenerated") else {
         return no("`TimeGenerated` is not a timestamp");
-    }
+    };
+    // polars converts stored values to the unit it infers (from an embedded Arrow schema, when
+    // there is one); only the case where that is the stored unit is read here.
+    let inferred_scale = match unit {
+        TimeUnit::Milliseconds => 1_000_000,
+        TimeUnit::Microseconds => 1_000,
+        TimeUnit::Nanoseconds => 1,
+    };
     let category = regex::Regex::new(&format!("(?i)^{CATEGORY}$")).expect("a valid regex");
     let operation =
         regex::Regex::new(&format!("(?i)^(?:{INVITE_OP}|{REDEEM_OP})$")).expect("a valid regex");
@@ -113,7 +120,10 @@ pub fn scan(
             let (Ok(s), Ok(l)) = (u64::try_from(start), u64::try_from(c.compressed_size())) else {
                 return no(format!("`{name}`: bad chunk offsets"));
             };
-            match bytes(s..s + l) {
+            let Some(end) = s.checked_add(l) else {
+                return no(format!("`{name}`: bad chunk offsets"));
+            };
+            match bytes(s..end) {
                 Some(b) => Ok((c, b)),
                 None => no(format!("`{name}`: chunk not fetched")),
             }
@@ -161,6 +171,9 @@ pub fn scan(
 
         let (tc, tb) = chunk("TimeGenerated", PhysicalType::Int64)?;
         let scale = time_scale(tc)?;
+        if scale != inferred_scale {
+            return no("`TimeGenerated` stored in another unit than it reads as");
+        }
         let time = read(tc, tb, n, Width::Eight, Want::All, &mut cx)?;
         let at = |i: usize| -> R<Option<i64>> {
             time.get(i)
@@ -171,18 +184,18 @@ pub fn scan(
                 })
                 .transpose()
         };
-        // Scaling keeps the order, so the stored maximum is scaled once.
-        let stored_max = time
+        // Scaling keeps the order, so the stored maximum is scaled once. A value whose scaling
+        // overflows (polars would wrap it around) is left to polars.
+        let stored = time
             .keys
             .iter()
             .filter(|&&k| k != NULL)
-            .map(|&k| i64::from_le_bytes(time.entry(k as usize).try_into().expect("8 bytes")))
-            .max();
-        if let Some(m) = stored_max {
-            let m = m
-                .checked_mul(scale)
-                .ok_or_else(|| Unsupported("time out of range".into()))?;
-            max_time = max_time.max(Some(m));
+            .map(|&k| i64::from_le_bytes(time.entry(k as usize).try_into().expect("8 bytes")));
+        let (lo, hi) = stored.fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if lo <= hi {
+            let out_of_range = || Unsupported("time out of range".into());
+            lo.checked_mul(scale).ok_or_else(out_of_range)?;
+            max_time = max_time.max(Some(hi.checked_mul(scale).ok_or_else(out_of_range)?));
         }
         rows += n as u64;
         if let Some(since) = since {
@@ -493,8 +506,9 @@ fn read(
 ) -> R<Values> {
     let bad = |e: polars_parquet::parquet::error::ParquetError| Unsupported(e.to_string());
     let has_def = c.descriptor().descriptor.max_def_level > 0;
-    // No page (nor header field) can be larger than its chunk: this bounds what a corrupt
-    // header can make the reader allocate.
+    // No data page (nor header field) can be larger than its chunk: this bounds what a corrupt
+    // header can make the reader read. (A dictionary page's declared decompressed size is
+    // polars-parquet's to check, as in polars' own reader.)
     let limit = bytes.len();
     let pages = PageReader::new(Cursor::new(Buffer::from_owner(bytes)), c, Vec::new(), limit);
     let mut v = Values::new(width);
@@ -530,7 +544,10 @@ fn read(
         let DataPageHeader::V1(h) = page.header().clone() else {
             return no("a v2 data page");
         };
-        let rows = usize::try_from(h.num_values).map_err(|_| Unsupported("page rows".into()))?;
+        let rows = usize::try_from(h.num_values)
+            .ok()
+            .filter(|&r| r <= n - row0)
+            .ok_or_else(|| Unsupported(format!("a page of {} rows", h.num_values)))?;
         let sel: &[usize] = match want {
             Want::All => &[],
             Want::Rows(all) => {
@@ -818,7 +835,10 @@ fn hybrid(data: &[u8], bit_width: u32, count: usize, out: &mut Vec<u32>) -> R<()
         pos += used;
         if header & 1 == 1 {
             // Bit-packed: groups of 8 values, `bit_width` bytes per group.
-            let groups = (header >> 1) as usize;
+            // Only the groups still needed count: a corrupt header cannot overflow what follows.
+            let groups = usize::try_from(header >> 1)
+                .unwrap_or(usize::MAX)
+                .min((target - out.len()).div_ceil(8));
             let len = groups * bit_width as usize;
             let packed = &data[pos.min(data.len())..(pos + len).min(data.len())];
             if (1..=8).contains(&bit_width) {
@@ -910,6 +930,12 @@ mod tests {
         hybrid(&data, 3, 10, &mut out).unwrap();
         assert_eq!(out, [5, 5, 5, 0, 1, 2, 3, 4, 5, 6]);
         assert!(hybrid(&[3 << 1], 3, 3, &mut Vec::new()).is_err());
+        // A bit-packed run header claiming 2^63 groups: an error, not an overflow.
+        let mut huge = vec![0xff; 9];
+        huge.push(0x01);
+        for width in [2, 12] {
+            assert!(hybrid(&huge, width, 5, &mut Vec::new()).is_err());
+        }
         // Wider than a byte: one group of 8 twelve-bit values, and a two-byte RLE value.
         let mut bits = 0u128;
         for v in 0..8u128 {

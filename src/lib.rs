@@ -76,6 +76,11 @@ pub struct RunOutcome {
     pub summary: Summary,
 }
 
+/// Seconds, rounded to the millisecond.
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e3).round() / 1e3
+}
+
 /// Seconds since the previous lap, rounded to the millisecond.
 struct Laps(std::time::Instant);
 
@@ -85,9 +90,9 @@ impl Laps {
     }
     fn lap(&mut self) -> f64 {
         let now = std::time::Instant::now();
-        let secs = (now - self.0).as_secs_f64();
+        let secs = now - self.0;
         self.0 = now;
-        (secs * 1e3).round() / 1e3
+        millis(secs)
     }
 }
 
@@ -281,6 +286,8 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         timings: report::Timings {
             list_seconds: s.list_seconds,
             scan_seconds: s.scan_seconds,
+            decode_seconds: millis(x.spent.decode),
+            extract_seconds: millis(x.spent.extract),
             join_seconds,
             baseline_seconds,
             write_seconds: 0.0,

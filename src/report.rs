@@ -32,11 +32,15 @@ pub struct TenantCounts {
 }
 
 /// Wall time of each stage. Fetching, decoding and event extraction are fused per object, so
-/// `scan_seconds` covers all three (and listing is separate).
+/// `scan_seconds` covers all three (and listing is separate); `decode_seconds` and
+/// `extract_seconds` split the decoder threads' time between the two (summed over threads:
+/// with several objects in flight they add up to more than `scan_seconds`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub list_seconds: f64,
     pub scan_seconds: f64,
+    pub decode_seconds: f64,
+    pub extract_seconds: f64,
     pub join_seconds: f64,
     pub baseline_seconds: f64,
     pub write_seconds: f64,
