@@ -79,8 +79,11 @@ pub struct Extracted {
     pub tenant_rows: BTreeMap<String, u64>,
     pub duplicates_dropped: u64,
     pub unparseable_json: u64,
-    /// Decoder-thread time by phase, summed over the objects extracted afresh.
-    pub spent: Spent,
+    /// Decoder-thread time spent scanning objects (summed over threads; objects read by polars'
+    /// reader include their event extraction).
+    pub decode_time: std::time::Duration,
+    /// Wall time of the one event-extraction pass over the late-read objects' candidate rows.
+    pub extract_time: std::time::Duration,
 }
 
 /// What the scan touched, for `summary.json`.
@@ -164,8 +167,16 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     plan.progress
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
 
-    let mut frames = Vec::with_capacity(todo.len());
-    let mut spent = Spent::default();
+    let mut frames: Vec<(usize, DataFrame)> = Vec::with_capacity(todo.len());
+    let mut raws: Vec<(usize, crate::late::Raw)> = Vec::new();
+    let mut cached: Vec<(&SourceObject, ObjectScan)> = Vec::new();
+    let store = |cache: &Cache, obj: &SourceObject, entry: &ObjectScan| {
+        if let Err(e) = cache.store(&loc.display, obj, entry) {
+            plan.progress
+                .warn(&format!("cannot cache `{}`: {e}", obj.key));
+        }
+    };
+    let mut decode_time = std::time::Duration::ZERO;
     let mut max_time: Option<i64> = None;
     let mut tenant_rows: BTreeMap<String, u64> = BTreeMap::new();
     // With a cache, entries are whole objects: no row-group cut, no tenant or time filter.
@@ -188,7 +199,7 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     // Its index in key order, the hit, or the fetched bytes.
     type Step = (usize, Option<ObjectScan>, Option<Result<Fetched>>);
     // Per object: what scanning it gave, bytes read, row groups pruned, time by phase.
-    type Outcome = (Result<Option<ObjectScan>>, u64, usize, Spent);
+    type Outcome = (Result<Option<Scan>>, u64, usize, std::time::Duration);
     struct Feed<'a> {
         todo: &'a [&'a SourceObject],
         next_spawn: usize,
@@ -270,28 +281,26 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
                 let (idx, hit, f) = step?;
                 let obj = todo[idx];
                 let out = match (hit, f) {
-                    (Some(entry), _) => (Ok(Some(entry)), 0, 0, Spent::default()),
+                    (Some(entry), _) => (Ok(Some(Scan::Events(entry))), 0, 0, Default::default()),
                     (None, None) => unreachable!("a missed object is fetched"),
-                    (None, Some(Err(e))) => (Err(e), 0, 0, Spent::default()),
+                    (None, Some(Err(e))) => (Err(e), 0, 0, Default::default()),
                     (None, Some(Ok(f))) if f.rows == Some((0, 0)) => (
                         Ok(None),
                         f.bytes_read,
                         f.row_groups_pruned,
-                        Spent::default(),
+                        Default::default(),
                     ),
                     (None, Some(Ok(f))) => {
                         let (read, pruned) = (f.bytes_read, f.row_groups_pruned);
                         match scan_object(&obj.key, f, filter, plan.reader) {
-                            Ok((entry, spent)) => {
-                                if let Some(cache) = plan.cache {
-                                    if let Err(e) = cache.store(&loc.display, obj, &entry) {
-                                        plan.progress
-                                            .warn(&format!("cannot cache `{}`: {e}", obj.key));
-                                    }
+                            Ok((scan, spent)) => {
+                                // Late-read objects are cached once their events are extracted.
+                                if let (Some(cache), Scan::Events(entry)) = (plan.cache, &scan) {
+                                    store(cache, obj, entry);
                                 }
-                                (Ok(Some(entry)), read, pruned, spent)
+                                (Ok(Some(scan)), read, pruned, spent)
                             }
-                            Err(e) => (Err(e), read, pruned, Spent::default()),
+                            Err(e) => (Err(e), read, pruned, Default::default()),
                         }
                     }
                 };
@@ -314,9 +323,8 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
     })?;
     results.sort_by_key(|r| r.0);
     {
-        for (idx, (scan, read, pruned, s)) in results {
-            spent.decode += s.decode;
-            spent.extract += s.extract;
+        for (idx, (scan, read, pruned, took)) in results {
+            decode_time += took;
             let obj = todo[idx];
             if plan.cache.is_some() {
                 if read == 0 && scan.is_ok() {
@@ -332,15 +340,22 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
                     m.files_pruned += 1;
                 }
                 Ok(Some(scan)) => {
+                    let (rows, latest, per_tenant) = match &scan {
+                        Scan::Events(e) => (e.rows, e.max_time, &e.tenant_rows),
+                        Scan::Raw(r) => (r.rows, r.max_time, &r.tenant_rows),
+                    };
                     m.files += 1;
                     m.bytes += obj.size;
-                    m.rows_scanned += scan.rows;
-                    max_time = max_time.max(scan.max_time);
-                    for (t, n) in scan.tenant_rows {
-                        *tenant_rows.entry(t).or_default() += n;
+                    m.rows_scanned += rows;
+                    max_time = max_time.max(latest);
+                    for (t, n) in per_tenant {
+                        *tenant_rows.entry(t.clone()).or_default() += n;
                     }
                     plan.progress.rows(m.rows_scanned);
-                    frames.push(scan.events.lazy());
+                    match scan {
+                        Scan::Events(e) => frames.push((idx, e.events)),
+                        Scan::Raw(r) => raws.push((idx, r)),
+                    }
                 }
                 // Only the object's own fault: a store that stops answering (expired
                 // credentials, throttling) must stop the run, not thin out its evidence.
@@ -360,6 +375,32 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         }
     }
     plan.progress.finish();
+    // The late-read objects' candidate rows become events in one pass over all of them.
+    let extracting = std::time::Instant::now();
+    let extracted = extract_raws(&raws, filter)?;
+    for ((idx, raw), events) in raws.into_iter().zip(extracted) {
+        if plan.cache.is_some() {
+            let entry = ObjectScan {
+                events: events.clone(),
+                rows: raw.rows,
+                max_time: raw.max_time,
+                tenant_rows: raw.tenant_rows,
+            };
+            cached.push((todo[idx], entry));
+        }
+        frames.push((idx, events));
+    }
+    if let Some(cache) = plan.cache {
+        decoders().install(|| {
+            cached
+                .par_iter()
+                .for_each(|(obj, entry)| store(cache, obj, entry))
+        });
+    }
+    let extract_time = extracting.elapsed();
+    // In key order, as the objects were listed (dedup keeps the first of equal deliveries).
+    frames.sort_by_key(|(idx, _)| *idx);
+    let frames: Vec<LazyFrame> = frames.into_iter().map(|(_, f)| f.lazy()).collect();
     let all = if frames.is_empty() {
         empty_events().lazy()
     } else {
@@ -383,7 +424,8 @@ pub fn extract_archive(loc: &Location, listing: &Listing, plan: &ScanPlan) -> Re
         tenant_rows,
         duplicates_dropped,
         unparseable_json,
-        spent,
+        decode_time,
+        extract_time,
     })
 }
 
@@ -431,40 +473,27 @@ pub enum Reader {
     Late,
 }
 
-/// Time one object's scan took, by phase.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Spent {
-    /// Pages to candidate rows: decompression, decoding, the filter.
-    pub decode: std::time::Duration,
-    /// Candidate rows to events: JSON paths, field normalisation.
-    pub extract: std::time::Duration,
+/// What scanning one object gives.
+pub enum Scan {
+    /// Its events (polars' reader, or the cache).
+    Events(ObjectScan),
+    /// Its candidate rows, raw (the late reader): see [`extract_raws`].
+    Raw(crate::late::Raw),
 }
 
-/// Scans one fetched object into its candidate events and row statistics.
+/// Scans one fetched object into its candidate events (or rows) and row statistics; also
+/// returns how long that took.
 pub fn scan_object(
     key: &str,
     f: Fetched,
     filter: &ScanFilter,
     reader: Reader,
-) -> Result<(ObjectScan, Spent)> {
+) -> Result<(Scan, std::time::Duration)> {
     let corrupt = |e: PolarsError| Error::CorruptObject {
         object: key.to_string(),
         reason: e.to_string(),
     };
     let started = std::time::Instant::now();
-    // Candidate rows (raw columns) to events; the same for both readers.
-    let extract = |raw: DataFrame, cols: &Columns| -> Result<(DataFrame, Spent)> {
-        let decoded = std::time::Instant::now();
-        let events = candidate_events(raw.lazy(), cols, filter).map_err(corrupt)?;
-        let events = compact(events)?;
-        Ok((
-            events,
-            Spent {
-                decode: decoded - started,
-                extract: decoded.elapsed(),
-            },
-        ))
-    };
     if reader != Reader::Polars {
         if let Some(meta) = &f.meta {
             let scan = crate::late::scan(
@@ -475,17 +504,7 @@ pub fn scan_object(
                 &filter.tenants,
             );
             match scan {
-                Ok(raw) => {
-                    let cols = Columns::resolve(key, raw.frame.schema())?;
-                    let (events, spent) = extract(raw.frame, &cols)?;
-                    let scan = ObjectScan {
-                        events,
-                        rows: raw.rows,
-                        max_time: raw.max_time,
-                        tenant_rows: raw.tenant_rows,
-                    };
-                    return Ok((scan, spent));
-                }
+                Ok(raw) => return Ok((Scan::Raw(raw), started.elapsed())),
                 Err(crate::late::Unsupported(why)) if reader == Reader::Late => {
                     return Err(Error::CorruptObject {
                         object: key.to_string(),
@@ -543,14 +562,56 @@ pub fn scan_object(
         .collect_with_engine(Engine::Streaming)
         .map(|r| r.unwrap_single())
         .map_err(corrupt)?;
-    let (events, spent) = extract(raw, &cols)?;
+    let events = candidate_events(raw.lazy(), &cols, filter, None).map_err(corrupt)?;
+    let events = compact(events)?;
     let scan = ObjectScan {
         events,
         rows: total,
         max_time,
         tenant_rows,
     };
-    Ok((scan, spent))
+    Ok((Scan::Events(scan), started.elapsed()))
+}
+
+/// Column carrying each candidate row's object through [`extract_raws`].
+const OBJECT: &str = "_object";
+
+/// The events of the late-read objects' candidate rows, one frame per object (in `raws`'
+/// order), extracted in one pass over all of them: per object, the fixed cost of an
+/// expression plan would outweigh its few dozen rows.
+fn extract_raws(raws: &[(usize, crate::late::Raw)], filter: &ScanFilter) -> Result<Vec<DataFrame>> {
+    if raws.is_empty() {
+        return Ok(vec![]);
+    }
+    let tagged: Vec<LazyFrame> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, (_, r))| {
+            r.frame
+                .clone()
+                .lazy()
+                .with_column(lit(i as u32).cast(DataType::UInt32).alias(OBJECT))
+        })
+        .collect();
+    let all = concat(tagged, UnionArgs::default())?.collect()?;
+    let cols = Columns::resolve("(candidate rows)", all.schema())?;
+    let events = compact(candidate_events(all.lazy(), &cols, filter, Some(OBJECT))?)?;
+    // Rows keep their order through the filter: each object's events are one run.
+    let tags: Vec<u32> = events.column(OBJECT)?.u32()?.into_no_null_iter().collect();
+    let events = events.drop(OBJECT)?;
+    let mut out = Vec::with_capacity(raws.len());
+    let mut start = 0;
+    for i in 0..raws.len() as u32 {
+        let len = tags[start..].iter().take_while(|&&t| t == i).count();
+        out.push(events.slice(start as i64, len));
+        start += len;
+    }
+    if start != tags.len() {
+        return Err(Error::Polars(PolarsError::ComputeError(
+            "candidate rows out of object order".into(),
+        )));
+    }
+    Ok(out)
 }
 
 /// The rows that are invite or redeem candidates, within the tenant and time cut.
@@ -583,47 +644,50 @@ fn candidate_events(
     raw: LazyFrame,
     cols: &Columns,
     filter: &ScanFilter,
+    keep: Option<&str>,
 ) -> PolarsResult<DataFrame> {
     let op = cols.operation.clone().str().to_lowercase();
     // `InitiatedBy` is read for invites only: no rule looks at a redeem's initiator, and the
     // late reader then never decompresses the pages that hold only redeems.
     let is_invite = op.eq(lit(INVITE_OP));
     let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
+    let mut exprs = vec![
+        cols.tenant.clone().alias(ev::TENANT),
+        cols.id.clone().alias(ev::ID),
+        cols.time.clone().alias(ev::TIME),
+        is_invite.clone().alias(ev::IS_INVITE),
+        cols.result
+            .clone()
+            .str()
+            .to_lowercase()
+            .eq(lit("success"))
+            .fill_null(lit(false))
+            .alias(ev::RESULT_OK),
+        cols.targets
+            .field(&[Step::Index0, Step::Key("userPrincipalName")])
+            .alias(ev::TR_UPN),
+        cols.targets
+            .field(&[Step::Index0, Step::Key("displayName")])
+            .alias(ev::TR_DISPLAY),
+        invite_only(
+            cols.initiated
+                .field(&[Step::Key("user"), Step::Key("userPrincipalName")]),
+            null_string(),
+        )
+        .alias(ev::INIT_UPN),
+        invite_only(
+            cols.initiated
+                .field(&[Step::Key("user"), Step::Key("ipAddress")]),
+            null_string(),
+        )
+        .alias(ev::INIT_IP),
+        (cols.targets.bad_json() + invite_only(cols.initiated.bad_json(), lit(0u32)))
+            .alias(ev::BAD_JSON),
+    ];
+    exprs.extend(keep.map(col));
     raw.filter(predicate(cols, filter))
-        .select([
-            cols.tenant.clone().alias(ev::TENANT),
-            cols.id.clone().alias(ev::ID),
-            cols.time.clone().alias(ev::TIME),
-            is_invite.clone().alias(ev::IS_INVITE),
-            cols.result
-                .clone()
-                .str()
-                .to_lowercase()
-                .eq(lit("success"))
-                .fill_null(lit(false))
-                .alias(ev::RESULT_OK),
-            cols.targets
-                .field(&[Step::Index0, Step::Key("userPrincipalName")])
-                .alias(ev::TR_UPN),
-            cols.targets
-                .field(&[Step::Index0, Step::Key("displayName")])
-                .alias(ev::TR_DISPLAY),
-            invite_only(
-                cols.initiated
-                    .field(&[Step::Key("user"), Step::Key("userPrincipalName")]),
-                null_string(),
-            )
-            .alias(ev::INIT_UPN),
-            invite_only(
-                cols.initiated
-                    .field(&[Step::Key("user"), Step::Key("ipAddress")]),
-                null_string(),
-            )
-            .alias(ev::INIT_IP),
-            (cols.targets.bad_json() + invite_only(cols.initiated.bad_json(), lit(0u32)))
-                .alias(ev::BAD_JSON),
-        ])
-        // A few dozen rows: the streaming engine's set-up would cost more than the work.
+        .select(exprs)
+        // A few thousand rows: the streaming engine's set-up would cost more than the work.
         .collect_with_engine(Engine::InMemory)
         .map(|r| r.unwrap_single())
 }

@@ -286,8 +286,8 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         timings: report::Timings {
             list_seconds: s.list_seconds,
             scan_seconds: s.scan_seconds,
-            decode_seconds: millis(x.spent.decode),
-            extract_seconds: millis(x.spent.extract),
+            decode_seconds: millis(x.decode_time),
+            extract_seconds: millis(x.extract_time),
             join_seconds,
             baseline_seconds,
             write_seconds: 0.0,

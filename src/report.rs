@@ -31,10 +31,10 @@ pub struct TenantCounts {
     pub redeems_without_upn: u64,
 }
 
-/// Wall time of each stage. Fetching, decoding and event extraction are fused per object, so
-/// `scan_seconds` covers all three (and listing is separate); `decode_seconds` and
-/// `extract_seconds` split the decoder threads' time between the two (summed over threads:
-/// with several objects in flight they add up to more than `scan_seconds`).
+/// Wall time of each stage (listing, scan, join, baseline, write). Within the scan:
+/// `decode_seconds` is the decoder threads' time on the objects (summed over threads, so it
+/// can exceed `scan_seconds`), `extract_seconds` the wall time of the one pass that turns the
+/// candidate rows into events (objects read by polars' reader are extracted while decoded).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub list_seconds: f64,
