@@ -277,6 +277,59 @@ fn readers_agree_on_every_page_layout_encoding_and_codec() {
     assert!(pruned_somewhere);
 }
 
+/// The same archive rewritten by DuckDB (another writer: `PLAIN_DICTIONARY` pages, `UTF8`
+/// converted types, its own page and row-group sizes), zstd and snappy: the late reader reads
+/// it, and both readers agree with each other and with the original.
+#[test]
+fn duckdb_written_objects_read_the_same() {
+    let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} not found: run the tests with ./scripts/test (it installs tests/requirements.txt)",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    generate_local(
+        &GenSpec {
+            tenants: 2,
+            days: 10,
+            start: parse_instant("2026-01-01").unwrap(),
+            rows_per_day: 2_000,
+            invites_per_day: 8.0,
+            seed: 11,
+            nested: false,
+            rows_per_file: 100_000,
+        },
+        &archive,
+    );
+    let original = assert_readers_agree(&archive, None, &[]);
+    for (codec, group) in [("zstd", 3_000), ("snappy", 100_000)] {
+        let out = dir.path().join(format!("duckdb-{codec}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let script = format!(
+            "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_parquet('{}/**/*.parquet') \
+             ORDER BY TimeGenerated) TO '{}/all.parquet' (FORMAT parquet, COMPRESSION {codec}, \
+             ROW_GROUP_SIZE {group})\")",
+            archive.display(),
+            out.display()
+        );
+        let status = std::process::Command::new(&python)
+            .args(["-c", &script])
+            .status()
+            .unwrap();
+        assert!(status.success(), "duckdb could not write {codec}");
+        let n = assert_readers_agree(&out, None, &[]);
+        assert_eq!(n, original, "{codec}");
+        let late = scan(&out, Reader::Late, None, &[]);
+        let first = scan(&archive, Reader::Late, None, &[]);
+        assert!(
+            sorted(&late.x.events).equals_missing(&sorted(&first.x.events)),
+            "{codec}"
+        );
+    }
+}
+
 #[test]
 fn nested_layouts_fall_back_to_polars() {
     let dir = tempfile::tempdir().unwrap();
