@@ -99,11 +99,7 @@ pub fn scan(
     for rg in &meta.row_groups[groups] {
         let n = rg.num_rows();
         let chunk = |name: &str, physical: PhysicalType| -> R<(&ColumnChunkMetadata, Bytes)> {
-            let mut it = rg
-                .columns_under_root_iter(name)
-                .into_iter()
-                .flatten()
-                .peekable();
+            let mut it = rg.columns_under_root_iter(name).into_iter().flatten();
             let c = match (it.next(), it.next()) {
                 (Some(c), None) => c,
                 _ => return no(format!("`{name}` is not one flat column")),
