@@ -450,26 +450,8 @@ fn rule_file_sets_metadata_and_parameters_and_flags_override_it() {
     let dir = tempfile::tempdir().unwrap();
     let run_with = |name: &str, extra: &[&str]| -> PathBuf {
         let out = dir.path().join(name);
-        let st = bin()
-            .args([
-                "run",
-                "--archive",
-                "data/sample",
-                "--no-cache",
-                "-q",
-                "--rule",
-                "tests/fixtures/rule.yaml",
-            ])
-            .args(extra)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&st.stderr)
-        );
+        let args = [&["--rule", "tests/fixtures/rule.yaml"], extra].concat();
+        on_sample("run", &args, &out);
         out
     };
     let out = run_with("rule", &[]);
@@ -600,22 +582,7 @@ fn example_config_on_the_sample_shows_all_scenarios() {
     let dir = tempfile::tempdir().unwrap();
     let go = |name: &str, extra: &[&str]| -> (PathBuf, String) {
         let out = dir.path().join(name);
-        let o = bin()
-            .args([
-                "run",
-                "--archive",
-                "data/sample",
-                "--no-cache",
-                "-q",
-                "--config",
-                EXAMPLE,
-            ])
-            .args(extra)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success());
+        let o = on_sample("run", &[&["--config", EXAMPLE], extra].concat(), &out);
         (out, String::from_utf8_lossy(&o.stdout).into_owned())
     };
     let (out, stdout) = go("with", &[]);
@@ -648,17 +615,7 @@ fn example_config_on_the_sample_shows_all_scenarios() {
                     .iter()
                     .map(|c| c.as_str())
                     .collect::<Vec<_>>(),
-                [
-                    "TenantId",
-                    "TargetUPN",
-                    "InviteTime",
-                    "InviteInitiator",
-                    "IPAddress",
-                    "Id",
-                    "PendingSeconds",
-                    "Rule",
-                    "Reason"
-                ]
+                [&FINDING_COLUMNS[..], &["Rule", "Reason"]].concat()
             );
             rows += df.height();
             let md = std::fs::read_to_string(p.join("report.md")).unwrap();

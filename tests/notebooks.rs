@@ -3,48 +3,24 @@
 //! then `notebooks/execute.py` runs both notebooks and fails on any cell error or on a committed
 //! notebook that carries outputs.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-fn unredeemed(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_unredeemed"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "unredeemed {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::*;
 
 #[test]
 fn notebooks_execute_on_the_sample_outputs() {
-    let python = Path::new(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run ./scripts/test (it creates .venv and installs notebooks/requirements.txt), \
-         or: python3 -m venv .venv && .venv/bin/pip install -r notebooks/requirements.txt",
-        python.display()
-    );
+    let python = venv_python("notebooks/requirements.txt");
     let reports = "notebooks/sample-reports";
     let _ = std::fs::remove_dir_all(reports);
-    let common = [
-        "--archive",
-        "data/sample",
-        "--out",
-        reports,
-        "--no-cache",
-        "-q",
-    ];
-    unredeemed(
-        &[
-            &["replay", "--from", "2026-01-08", "--every", "1d"],
-            &common[..],
-        ]
-        .concat(),
+    on_sample(
+        "replay",
+        &["--from", "2026-01-08", "--every", "1d"],
+        Path::new(reports),
     );
-    unredeemed(&[&["sweep"], &common[..]].concat());
+    on_sample("sweep", &[], Path::new(reports));
     for f in [
         "replay/alerts.parquet",
         "replay/by_tick.parquet",

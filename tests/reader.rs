@@ -24,6 +24,31 @@ fn scan(archive: &Path, reader: Reader, since: Option<&str>, tenants: &[&str]) -
         .unwrap_or_else(|e| panic!("{reader:?} on {}: {e}", archive.display()))
 }
 
+/// A generated archive from 2026-01-01 in a temporary folder: (folder, archive).
+fn generated(
+    tenants: u32,
+    days: u32,
+    rows_per_day: u32,
+    invites_per_day: f64,
+    seed: u64,
+    nested: bool,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let spec = GenSpec {
+        tenants,
+        days,
+        start: parse_instant("2026-01-01").unwrap(),
+        rows_per_day,
+        invites_per_day,
+        seed,
+        nested,
+        rows_per_file: 100_000,
+    };
+    generate_local(&spec, &archive);
+    (dir, archive)
+}
+
 /// Events in a canonical order, for comparison.
 fn sorted(events: &DataFrame) -> DataFrame {
     events
@@ -56,21 +81,7 @@ fn assert_readers_agree(archive: &Path, since: Option<&str>, tenants: &[&str]) -
 #[test]
 fn readers_agree_on_generated_archives() {
     for (seed, tenants, days) in [(1, 3, 20), (2, 1, 8)] {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("archive");
-        generate_local(
-            &GenSpec {
-                tenants,
-                days,
-                start: parse_instant("2026-01-01").unwrap(),
-                rows_per_day: 3_000,
-                invites_per_day: 6.0,
-                seed,
-                nested: false,
-                rows_per_file: 100_000,
-            },
-            &archive,
-        );
+        let (_dir, archive) = generated(tenants, days, 3_000, 6.0, seed, false);
         let n = assert_readers_agree(&archive, None, &[]);
         assert!(n > 50, "{n} events");
         // The tenant and time cut are applied in the late reader too.
@@ -282,27 +293,8 @@ fn readers_agree_on_every_page_layout_encoding_and_codec() {
 /// it, and both readers agree with each other and with the original.
 #[test]
 fn duckdb_written_objects_read_the_same() {
-    let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} not found: run the tests with ./scripts/test (it installs tests/requirements.txt)",
-        python.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    generate_local(
-        &GenSpec {
-            tenants: 2,
-            days: 10,
-            start: parse_instant("2026-01-01").unwrap(),
-            rows_per_day: 2_000,
-            invites_per_day: 8.0,
-            seed: 11,
-            nested: false,
-            rows_per_file: 100_000,
-        },
-        &archive,
-    );
+    let python = venv_python("tests/requirements.txt");
+    let (dir, archive) = generated(2, 10, 2_000, 8.0, 11, false);
     let original = assert_readers_agree(&archive, None, &[]);
     for (codec, group) in [("zstd", 3_000), ("snappy", 100_000)] {
         let out = dir.path().join(format!("duckdb-{codec}"));
@@ -332,21 +324,7 @@ fn duckdb_written_objects_read_the_same() {
 
 #[test]
 fn nested_layouts_fall_back_to_polars() {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    generate_local(
-        &GenSpec {
-            tenants: 2,
-            days: 6,
-            start: parse_instant("2026-01-01").unwrap(),
-            rows_per_day: 500,
-            invites_per_day: 5.0,
-            seed: 3,
-            nested: true,
-            rows_per_file: 100_000,
-        },
-        &archive,
-    );
+    let (dir, archive) = generated(2, 6, 500, 5.0, 3, true);
     let out = dir.path().join("out");
     let mut j = job(&archive, &out, &Opts::default());
     j.reader = Reader::Late;

@@ -204,29 +204,20 @@ fn replay_equals_per_tick_evaluation_on_random_archives() {
 fn replay_files_match_run_as_of_each_tick() {
     let dir = tempfile::tempdir().unwrap();
     let replay_out = dir.path().join("replay");
-    let st = bin()
-        .args([
-            "replay",
-            "--archive",
-            "data/sample",
-            "--no-cache",
-            "-q",
+    on_sample(
+        "replay",
+        &[
             "--semantics",
             "sentinel",
-        ])
-        .args([
             "--from",
             "2026-02-20T06:00:00Z",
             "--to",
             "2026-02-27",
             "--every",
             "36h",
-            "--out",
-        ])
-        .arg(&replay_out)
-        .status()
-        .unwrap();
-    assert!(st.success());
+        ],
+        &replay_out,
+    );
     let alerts = read_parquet(&replay_out.join("replay/alerts.parquet"));
     let by_tick = read_parquet(&replay_out.join("replay/by_tick.parquet"));
     assert_eq!(by_tick.height(), 5 * 4, "5 ticks × 4 tenants");
@@ -236,21 +227,7 @@ fn replay_files_match_run_as_of_each_tick() {
         "2026-02-26T06:00:00Z",
     ] {
         let out = dir.path().join(tick.replace(':', "-"));
-        let st = bin()
-            .args([
-                "run",
-                "--archive",
-                "data/sample",
-                "--no-cache",
-                "-q",
-                "--semantics",
-                "sentinel",
-            ])
-            .args(["--as-of", tick, "--out"])
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        on_sample("run", &["--semantics", "sentinel", "--as-of", tick], &out);
         let mut want: Vec<String> = finding_ids(&out);
         want.sort();
         let at = alerts

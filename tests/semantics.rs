@@ -403,18 +403,7 @@ fn findings_carry_the_entity_columns() {
     let (_d, out) = run_rows(&[invite(A, "i1", &at("-7d"), G, ADMIN)], &Opts::default());
     let df = read_parquet(&out.join("tenant=tenant-a/findings.parquet"));
     let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "TenantId",
-            "TargetUPN",
-            "InviteTime",
-            "InviteInitiator",
-            "IPAddress",
-            "Id",
-            "PendingSeconds"
-        ]
-    );
+    assert_eq!(names, FINDING_COLUMNS);
     assert_eq!(
         df.column("InviteInitiator").unwrap().str().unwrap().get(0),
         Some(ADMIN)

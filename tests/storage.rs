@@ -174,16 +174,6 @@ fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-fn ok(out: Output) -> Output {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 const GEN: [&str; 12] = [
     "--tenants",
     "3",
@@ -206,17 +196,17 @@ fn same_results_as_local(kind: &str, server: &Server, env: &[(&str, String)], sc
     let local = dir.path().join("archive");
     let mut gen = vec!["generate", "--out", local.to_str().unwrap()];
     gen.extend(GEN);
-    ok(cli(&[], &gen));
+    succeeded(cli(&[], &gen));
 
     helper(kind, server, &["create", "logs"]);
     let remote = format!("{scheme}://logs/audit");
     let mut gen = vec!["generate", "--out", &remote];
     gen.extend(GEN);
-    ok(cli(env, &gen));
+    succeeded(cli(env, &gen));
 
     for semantics in ["intended", "sentinel"] {
         let local_out = dir.path().join(format!("local-{semantics}"));
-        ok(cli(
+        succeeded(cli(
             &[],
             &[
                 "run",
@@ -230,7 +220,7 @@ fn same_results_as_local(kind: &str, server: &Server, env: &[(&str, String)], sc
             ],
         ));
         let remote_out = format!("{scheme}://logs/reports-{semantics}");
-        ok(cli(
+        succeeded(cli(
             env,
             &[
                 "run",
@@ -342,39 +332,18 @@ fn azure_faults_are_clear_and_skippable() {
     let out = dir.path().join("out");
     let out = out.to_str().unwrap();
 
+    let run = |extra: &[&str]| {
+        let base = ["run", "--quiet", "--archive", "az://logs/a", "--out", out];
+        cli(&env, &[&base[..], extra].concat())
+    };
     // Without --skip-bad-files the first bad object stops the run, named by its key.
-    let r = cli(
-        &env,
-        &[
-            "run",
-            "--quiet",
-            "--archive",
-            "az://logs/a",
-            "--out",
-            out,
-            "--as-of",
-            T0,
-        ],
-    );
+    let r = run(&["--as-of", T0]);
     assert_eq!(r.status.code(), Some(3));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("`y=2026/m=02/d=02/garbage.parquet`"), "{err}");
 
     // With it, the run completes and lists both bad objects.
-    ok(cli(
-        &env,
-        &[
-            "run",
-            "--quiet",
-            "--skip-bad-files",
-            "--archive",
-            "az://logs/a",
-            "--out",
-            out,
-            "--as-of",
-            T0,
-        ],
-    ));
+    succeeded(run(&["--skip-bad-files", "--as-of", T0]));
     let s = summary(Path::new(out));
     let bad: Vec<&str> = s["bad_files"]
         .as_array()
@@ -393,19 +362,10 @@ fn azure_faults_are_clear_and_skippable() {
 
     // A wrong key: one clear line naming the URL, never the key.
     let wrong = "d3JvbmdrZXl3cm9uZ2tleXdyb25na2V5d3JvbmdrZXk=";
-    let r = cli(
-        &env,
-        &[
-            "run",
-            "--quiet",
-            "--archive",
-            "az://logs/a",
-            "--out",
-            out,
-            "--storage-option",
-            &format!("azure_storage_account_key={wrong}"),
-        ],
-    );
+    let r = run(&[
+        "--storage-option",
+        &format!("azure_storage_account_key={wrong}"),
+    ]);
     assert_eq!(r.status.code(), Some(3));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("az://logs/a"), "{err}");
@@ -461,7 +421,7 @@ fn run_local(archive: &Path, out: &Path, as_of: &str, extra: &[&str]) -> PathBuf
         out.to_str().unwrap(),
     ]);
     args.extend_from_slice(extra);
-    ok(cli(&[], &args));
+    succeeded(cli(&[], &args));
     out.to_path_buf()
 }
 
@@ -471,7 +431,7 @@ fn date_folders_outside_the_window_are_not_read() {
     let archive = dir.path().join("archive");
     let mut gen = vec!["generate", "--out", archive.to_str().unwrap()];
     gen.extend(GEN);
-    ok(cli(&[], &gen));
+    succeeded(cli(&[], &gen));
     let t = "2026-02-09T12:00:00Z";
     let run = |name: &str, extra: &[&str]| run_local(&archive, &dir.path().join(name), t, extra);
     for semantics in ["intended", "sentinel"] {
@@ -575,7 +535,7 @@ fn azure_reads_only_the_date_folders_of_the_window() {
     let server = azurite();
     let env = azure_env(&server);
     helper("azure", &server, &["create", "logs"]);
-    ok(cli(
+    succeeded(cli(
         &env,
         &[
             "generate",
@@ -621,7 +581,7 @@ fn azure_reads_only_the_date_folders_of_the_window() {
             ];
             args.extend_from_slice(&window);
             args.extend_from_slice(extra);
-            ok(cli(&env, &args));
+            succeeded(cli(&env, &args));
             (out, blobs_fetched(&server, "logs"))
         };
         let (full, all) = run("full", &[]);

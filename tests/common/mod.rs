@@ -12,6 +12,17 @@ use unredeemed::{run, AsOf, RunJob};
 
 pub const T0: &str = "2026-03-01T00:00:00Z";
 
+/// The columns of `findings.parquet`, in order.
+pub const FINDING_COLUMNS: [&str; 7] = [
+    "TenantId",
+    "TargetUPN",
+    "InviteTime",
+    "InviteInitiator",
+    "IPAddress",
+    "Id",
+    "PendingSeconds",
+];
+
 /// One AuditLogs row, dynamic columns as JSON text.
 #[derive(Clone, Debug)]
 pub struct Audit {
@@ -345,4 +356,43 @@ pub fn col_bool(df: &DataFrame, c: &str) -> Vec<bool> {
 /// The binary under test.
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_unredeemed"))
+}
+
+/// The checkout's `.venv` Python, which `scripts/test` sets up with `requirements` installed;
+/// a loud failure with the command to run when it is missing.
+pub fn venv_python(requirements: &str) -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run ./scripts/test (it creates .venv and installs {requirements}), \
+         or: python3 -m venv .venv && .venv/bin/pip install -r {requirements}",
+        python.display()
+    );
+    python
+}
+
+/// A CLI run that must have exited 0; its stderr is the failure message.
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `unredeemed COMMAND --archive data/sample --no-cache -q EXTRA.. --out OUT`, which must
+/// succeed.
+pub fn on_sample(command: &str, extra: &[&str], out: &Path) -> std::process::Output {
+    succeeded(
+        bin()
+            .args([command, "--archive", "data/sample", "--no-cache", "-q"])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap(),
+    )
 }
