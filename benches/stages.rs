@@ -3,19 +3,12 @@
 //! and the baseline. Run with `cargo bench --bench stages`; results go to BENCHMARKS.md.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use unredeemed::detect::{self, Semantics, Window};
-use unredeemed::extract::{self, Reader, ScanFilter, ScanPlan};
-use unredeemed::generate::{generate, GenSpec};
+use unredeemed::job::{AsOf, RunJob};
 use unredeemed::progress::Progress;
-use unredeemed::prune::TimeWindow;
-use unredeemed::source;
-use unredeemed::timefmt::{parse_duration, parse_instant};
+use unredeemed::time::{parse_duration, parse_instant};
+use unredeemed::{findings, Extracted, GenSpec, Reader, Semantics, Window};
 
-fn archive(
-    dir: &std::path::Path,
-    rows_per_day: u32,
-    invites_per_day: f64,
-) -> (source::Location, u64) {
+fn archive(dir: &std::path::Path, rows_per_day: u32, invites_per_day: f64) -> u64 {
     let spec = GenSpec {
         tenants: 3,
         days: 30,
@@ -26,24 +19,34 @@ fn archive(
         nested: false,
         rows_per_file: 1_000_000,
     };
-    let out = source::resolve(dir.to_str().unwrap(), &[], true).unwrap();
-    let stats = generate(&spec, &out).unwrap();
-    (out, stats.rows)
+    unredeemed::generate(&spec, dir.to_str().unwrap(), &[])
+        .unwrap()
+        .rows
 }
 
-fn scan(loc: &source::Location, reader: Reader) -> extract::Extracted {
-    let listing = source::list_archive(loc, &TimeWindow::default()).unwrap();
-    let progress = Progress::new(true);
-    let filter = ScanFilter::default();
-    let plan = ScanPlan {
-        filter: &filter,
-        cache: None,
-        window: TimeWindow::default(),
+/// Listing and the whole scan of `dir` (no cache, no cut), with `reader`.
+fn scan(dir: &std::path::Path, reader: Reader) -> Extracted {
+    let job = RunJob {
+        archive: dir.to_string_lossy().into_owned(),
+        // Not written to: `scan` only resolves it.
+        out: std::env::temp_dir().to_string_lossy().into_owned(),
+        storage_options: vec![],
         skip_bad_files: false,
-        progress: &progress,
+        cache: None,
+        as_of: AsOf::Latest,
+        lookback: parse_duration("14d").unwrap(),
+        threshold: parse_duration("5d").unwrap(),
+        semantics: Semantics::Intended,
+        since: None,
+        tenants: vec![],
+        quiet: true,
+        rule: unredeemed::Rule::builtin(),
+        exclusions: None,
         reader,
     };
-    extract::extract_archive(loc, &listing, &plan).unwrap()
+    unredeemed::scan(&job, None, &Progress::new(true))
+        .unwrap()
+        .x
 }
 
 fn stages(c: &mut Criterion) {
@@ -52,10 +55,12 @@ fn stages(c: &mut Criterion) {
     g.sample_size(10);
 
     // Scan + filter: ~0.1% guest events among noise, like a real archive.
-    let (noise, rows) = archive(&dir.path().join("noise"), 5_000, 3.0);
+    let noise = dir.path().join("noise");
+    let rows = archive(&noise, 5_000, 3.0);
     // Both object readers, in the same run: the late reader decompresses only the pages that
     // hold a guest event, polars' decodes every needed column whole.
-    let (guests, guest_rows) = archive(&dir.path().join("guests"), 0, 400.0);
+    let guests = dir.path().join("guests");
+    let guest_rows = archive(&guests, 0, 400.0);
     for (name, reader) in [("late", Reader::Late), ("polars", Reader::Polars)] {
         g.throughput(Throughput::Elements(rows));
         g.bench_function(format!("scan_filter_rows_{name}"), |b| {
@@ -79,14 +84,14 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n));
     for semantics in [Semantics::Intended, Semantics::Sentinel] {
         g.bench_function(format!("anti_join_{}_events", semantics.as_str()), |b| {
-            b.iter(|| detect::findings(&events.events, w, semantics).unwrap())
+            b.iter(|| findings(&events.events, w, semantics).unwrap())
         });
     }
     g.bench_function("baseline_events", |b| {
         b.iter(|| {
-            let ttr = unredeemed::baseline::time_to_redeem(&events.events, as_of).unwrap();
+            let ttr = unredeemed::time_to_redeem(&events.events, as_of).unwrap();
             let tenants: Vec<String> = events.tenant_rows.keys().cloned().collect();
-            unredeemed::baseline::by_tenant(&ttr, &tenants).unwrap()
+            unredeemed::by_tenant(&ttr, &tenants).unwrap()
         })
     });
     g.finish();

@@ -1,0 +1,266 @@
+//! Fetching an object as far as the job needs it: its footer, then with ranged requests only
+//! the chunks of the needed columns in the row groups that can matter. Nothing else in the
+//! object is ever transferred.
+
+use std::collections::BTreeSet;
+use std::io::Cursor;
+use std::ops::Range;
+
+use bytes::Bytes;
+use object_store::{ObjectStore, ObjectStoreExt};
+use polars_parquet::parquet::metadata::FileMetadata;
+
+use super::location::ArchiveObject;
+use crate::error::{Error, Result};
+
+/// An object's bytes as far as the job needs them: the footer and the chunks of the needed
+/// columns in the row groups that can matter, as fetched.
+pub(crate) struct Fetched {
+    /// `(offset, bytes)` of every fetched range, by offset.
+    pub(crate) parts: Vec<(u64, Bytes)>,
+    pub(crate) size: u64,
+    /// The parsed footer (`None` when every row group was pruned).
+    pub(crate) meta: Option<FileMetadata>,
+    /// The row groups fetched.
+    pub(crate) groups: Range<usize>,
+    pub(crate) bytes_read: u64,
+    pub(crate) row_groups_pruned: usize,
+    /// Rows to read, `(offset, len)`, when row groups at the ends were pruned; `None`: all.
+    pub(crate) rows: Option<(u64, u64)>,
+}
+
+impl Fetched {
+    /// Every row group was pruned: nothing of the object is in scope.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows == Some((0, 0))
+    }
+
+    /// The object as one buffer of its full size, the fetched ranges at their true offsets and
+    /// zeros elsewhere (lazily zeroed: untouched pages cost no memory).
+    pub(crate) fn sparse(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; self.size as usize];
+        for (start, b) in &self.parts {
+            buf[*start as usize..*start as usize + b.len()].copy_from_slice(b);
+        }
+        buf
+    }
+
+    /// The bytes of `r`, when it was fetched: a slice of one part, or a copy across parts.
+    pub(crate) fn range(&self, r: Range<u64>) -> Option<Bytes> {
+        let i = self
+            .parts
+            .partition_point(|(s, _)| *s <= r.start)
+            .checked_sub(1)?;
+        let (s, b) = &self.parts[i];
+        let off = (r.start - s) as usize;
+        if off + (r.end - r.start) as usize <= b.len() {
+            return Some(b.slice(off..off + (r.end - r.start) as usize));
+        }
+        let mut out = Vec::with_capacity((r.end - r.start) as usize);
+        let mut at = r.start;
+        for (s, b) in &self.parts[i..] {
+            if *s > at || at >= r.end {
+                break;
+            }
+            let from = (at - s) as usize;
+            let to = ((r.end - s) as usize).min(b.len());
+            if from >= to {
+                continue;
+            }
+            out.extend_from_slice(&b[from..to]);
+            at = s + to as u64;
+        }
+        (at == r.end).then(|| Bytes::from(out))
+    }
+}
+
+/// Bytes read from the end at first: the footer of most objects, in one request.
+const TAIL: u64 = 64 * 1024;
+
+/// One object being fetched: the store, what it is, and what came so far.
+struct Fetch<'a> {
+    store: &'a dyn ObjectStore,
+    obj: &'a ArchiveObject,
+    /// `(offset, bytes)` fetched so far.
+    parts: Vec<(u64, Bytes)>,
+    bytes_read: u64,
+}
+
+impl Fetch<'_> {
+    /// Fetches `r`, which must come back whole (an object that shrank is a changed object).
+    async fn get(&mut self, r: Range<u64>) -> Result<Bytes> {
+        let b = self
+            .store
+            .get_range(&self.obj.location, r.clone())
+            .await
+            .map_err(|e| Error::unreadable_by(&self.obj.key, e))?;
+        self.check_len(&b, &r)?;
+        Ok(b)
+    }
+
+    fn check_len(&mut self, b: &Bytes, r: &Range<u64>) -> Result<()> {
+        if b.len() as u64 != r.end - r.start {
+            return Err(Error::ObjectUnreadable {
+                object: self.obj.key.clone(),
+                reason: Some(
+                    "the object changed while it was read (size differs from the listing)".into(),
+                ),
+                source: None,
+            });
+        }
+        self.bytes_read += b.len() as u64;
+        Ok(())
+    }
+
+    /// The footer: the tail read, then whatever of the footer lay before it. Returns where the
+    /// footer and the tail read start, and the parsed footer.
+    async fn footer(&mut self) -> Result<(u64, u64, FileMetadata)> {
+        let (key, size) = (self.obj.key.as_str(), self.obj.size);
+        if size < 12 {
+            return Err(Error::corrupt(
+                key,
+                format!("{size} bytes is too small for Parquet"),
+            ));
+        }
+        let tail_start = size.saturating_sub(TAIL);
+        let tail = self.get(tail_start..size).await?;
+        let n = tail.len();
+        if n < 8 || &tail[n - 4..] != b"PAR1" {
+            return Err(Error::corrupt(
+                key,
+                "no Parquet magic bytes at the end (corrupt or truncated)",
+            ));
+        }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&tail[n - 8..n - 4]);
+        let footer_len = u64::from(u32::from_le_bytes(len));
+        if footer_len + 12 > size {
+            return Err(Error::corrupt(
+                key,
+                format!("footer length {footer_len} exceeds the object size {size}"),
+            ));
+        }
+        let footer_start = size - 8 - footer_len;
+        self.parts.push((tail_start, tail));
+        if footer_start < tail_start {
+            let more = self.get(footer_start..tail_start).await?;
+            self.parts.insert(0, (footer_start, more));
+        }
+        // The footer alone: its offsets are absolute, so it parses without the rest.
+        let footer: Vec<u8> = self
+            .parts
+            .iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .skip((footer_start - self.parts[0].0) as usize)
+            .collect();
+        let meta = polars_parquet::parquet::read::read_metadata_with_size(
+            &mut Cursor::new(&footer[..]),
+            footer.len() as u64,
+        )
+        .map_err(|e| Error::corrupt_in(key, "unreadable footer", e))?;
+        Ok((footer_start, tail_start, meta))
+    }
+}
+
+/// Fetches the footer, then every needed column chunk of the contiguous run of row groups
+/// `keep` accepts, with one ranged request each, coalesced by the store.
+pub(crate) async fn fetch_needed(
+    store: &dyn ObjectStore,
+    obj: &ArchiveObject,
+    columns: &[&str],
+    keep: impl Fn(&FileMetadata, usize) -> bool,
+) -> Result<Fetched> {
+    let mut f = Fetch {
+        store,
+        obj,
+        parts: Vec::new(),
+        bytes_read: 0,
+    };
+    let (footer_start, tail_start, meta) = f.footer().await?;
+    let groups = meta.row_groups.len();
+    let kept: Vec<usize> = (0..groups).filter(|&i| keep(&meta, i)).collect();
+    let (Some(&first), Some(&last)) = (kept.first(), kept.last()) else {
+        return Ok(Fetched {
+            parts: Vec::new(),
+            size: obj.size,
+            meta: None,
+            groups: 0..0,
+            bytes_read: f.bytes_read,
+            row_groups_pruned: groups,
+            rows: Some((0, 0)),
+        });
+    };
+    // Bytes already in the tail read are not fetched again.
+    let ranges: BTreeSet<(u64, u64)> =
+        chunk_ranges(&obj.key, &meta, first..last + 1, columns, footer_start)?
+            .into_iter()
+            .map(|(start, end)| (start, end.min(tail_start)))
+            .filter(|(start, end)| start < end)
+            .collect();
+    let ranges: Vec<Range<u64>> = ranges.into_iter().map(|(s, e)| s..e).collect();
+    let got = store
+        .get_ranges(&obj.location, &ranges)
+        .await
+        .map_err(|e| Error::unreadable_by(&obj.key, e))?;
+    for (r, b) in ranges.iter().zip(got) {
+        f.check_len(&b, r)?;
+        f.parts.push((r.start, b));
+    }
+    f.parts.sort_by_key(|(s, _)| *s);
+    let rows = |gs: &[polars_parquet::parquet::metadata::RowGroupMetadata]| -> u64 {
+        gs.iter().map(|g| g.num_rows() as u64).sum()
+    };
+    let (before, kept_rows) = (
+        rows(&meta.row_groups[..first]),
+        rows(&meta.row_groups[first..=last]),
+    );
+    let pruned = groups - (last - first + 1);
+    Ok(Fetched {
+        parts: f.parts,
+        size: obj.size,
+        meta: Some(meta),
+        groups: first..last + 1,
+        bytes_read: f.bytes_read,
+        row_groups_pruned: pruned,
+        rows: (pruned > 0).then_some((before, kept_rows)),
+    })
+}
+
+/// The byte ranges of the needed columns' chunks in row groups `groups`, checked to lie inside
+/// the data: `byte_range()` would panic on the negative sizes of a corrupt footer.
+fn chunk_ranges(
+    key: &str,
+    meta: &FileMetadata,
+    groups: Range<usize>,
+    columns: &[&str],
+    footer_start: u64,
+) -> Result<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    for rg in &meta.row_groups[groups] {
+        for name in columns {
+            for chunk in rg.columns_under_root_iter(name).into_iter().flatten() {
+                let start = chunk
+                    .dictionary_page_offset()
+                    .unwrap_or_else(|| chunk.data_page_offset());
+                let len = chunk.compressed_size();
+                let r = match (u64::try_from(start), u64::try_from(len)) {
+                    (Ok(s), Ok(l)) if s.checked_add(l).is_some() => s..s + l,
+                    _ => {
+                        return Err(Error::corrupt(
+                            key,
+                            format!("column chunk of `{name}` has offset {start} and size {len}"),
+                        ))
+                    }
+                };
+                if r.end > footer_start || r.start > r.end {
+                    return Err(Error::corrupt(
+                        key,
+                        format!("column chunk of `{name}` lies outside the data ({r:?})"),
+                    ));
+                }
+                out.push((r.start, r.end));
+            }
+        }
+    }
+    Ok(out)
+}

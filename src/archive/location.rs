@@ -1,0 +1,258 @@
+//! A location the user gave (`--archive`, `--out`): a local folder, Azure Blob / ADLS, S3 or
+//! GCS, resolved to an `object_store` and a prefix inside it, so a bucket behaves like a folder.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreScheme, RetryConfig};
+use url::Url;
+
+use super::secrets::register;
+use crate::error::{Error, Result};
+
+/// One object of the archive.
+#[derive(Debug, Clone)]
+pub(crate) struct ArchiveObject {
+    /// Key relative to the archive root, `/`-separated (what messages and metrics show).
+    pub(crate) key: String,
+    pub(crate) location: ObjectPath,
+    pub(crate) size: u64,
+    pub(crate) e_tag: Option<String>,
+    pub(crate) last_modified: Option<String>,
+}
+
+/// A resolved location: a store and a prefix inside it.
+#[derive(Clone)]
+pub(crate) struct Location {
+    /// What the user gave, without any query string (SAS tokens live there).
+    pub(crate) display: String,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) prefix: ObjectPath,
+    /// Set when the location is a single object rather than a prefix.
+    pub(crate) single: Option<ArchiveObject>,
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+const SCHEMES: &str = "use a path, file://, az://, abfs[s]://, https://<account>.blob.core.windows.net/, s3:// or gs://";
+
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 5,
+        retry_timeout: Duration::from_secs(60),
+    }
+}
+
+/// A location as messages show it: without its query string (SAS tokens live there).
+pub(crate) fn display_url(spec: &str) -> String {
+    match spec.split_once('?') {
+        Some((base, _)) => base.to_string(),
+        None => spec.to_string(),
+    }
+}
+
+fn unsupported(display: &str) -> Error {
+    Error::Usage(format!("unsupported storage URL `{display}`: {SCHEMES}"))
+}
+
+/// Resolves a path or URL. `create` makes a missing local folder (for `--out`).
+pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) -> Result<Location> {
+    register(options);
+    let display = display_url(spec);
+    if !spec.contains("://") {
+        return local(Path::new(spec), &display, create);
+    }
+    let url =
+        Url::parse(spec).map_err(|e| Error::invalid(format!("invalid URL `{display}`"), e))?;
+    let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|_| unsupported(&display))?;
+    let store: Arc<dyn ObjectStore> = match scheme {
+        ObjectStoreScheme::Local => {
+            let path = url
+                .to_file_path()
+                .map_err(|_| Error::Usage(format!("invalid file URL `{display}`")))?;
+            return local(&path, &display, create);
+        }
+        ObjectStoreScheme::MicrosoftAzure => Arc::new(build(
+            MicrosoftAzureBuilder::from_env()
+                .with_url(spec)
+                .with_retry(retry()),
+            options,
+            &display,
+            |b, k, v| b.with_config(k, v),
+            MicrosoftAzureBuilder::build,
+        )?),
+        ObjectStoreScheme::AmazonS3 => Arc::new(build(
+            AmazonS3Builder::from_env()
+                .with_url(spec)
+                .with_retry(retry()),
+            options,
+            &display,
+            |b, k, v| b.with_config(k, v),
+            AmazonS3Builder::build,
+        )?),
+        ObjectStoreScheme::GoogleCloudStorage => Arc::new(build(
+            GoogleCloudStorageBuilder::from_env()
+                .with_url(spec)
+                .with_retry(retry()),
+            options,
+            &display,
+            |b, k, v| b.with_config(k, v),
+            GoogleCloudStorageBuilder::build,
+        )?),
+        _ => return Err(unsupported(&display)),
+    };
+    Ok(Location {
+        display,
+        store,
+        prefix,
+        single: None,
+    })
+}
+
+/// Applies every `--storage-option` to a store builder (its own config keys), then builds it.
+fn build<B, K, S>(
+    mut builder: B,
+    options: &[(String, String)],
+    display: &str,
+    with: impl Fn(B, K, &str) -> B,
+    finish: impl FnOnce(B) -> object_store::Result<S>,
+) -> Result<S>
+where
+    K: std::str::FromStr,
+    K::Err: std::fmt::Display,
+{
+    for (k, v) in options {
+        let key: K = k
+            .parse()
+            .map_err(|e| Error::Usage(format!("--storage-option `{k}` for `{display}`: {e}")))?;
+        builder = with(builder, key, v);
+    }
+    finish(builder).map_err(|e| Error::archive(display, None, Some(Box::new(e))))
+}
+
+fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
+    let unreadable =
+        |e: Box<dyn std::error::Error + Send + Sync>| Error::archive(display, None, Some(e));
+    if create {
+        std::fs::create_dir_all(path).map_err(|e| Error::write(path, e))?;
+    }
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(e.into()))?;
+    let (root, single) = if meta.is_file() {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let obj = ArchiveObject {
+            key: name.clone(),
+            location: ObjectPath::from(name.as_str()),
+            size: meta.len(),
+            e_tag: None,
+            last_modified: meta
+                .modified()
+                .ok()
+                .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339()),
+        };
+        (parent.to_path_buf(), Some(obj))
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| unreadable(e.into()))?;
+    Ok(Location {
+        display: display.to_string(),
+        store: Arc::new(store),
+        prefix: ObjectPath::default(),
+        single,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_resolve_to_their_stores_and_prefixes() {
+        let cases = [
+            ("az://logs/audit/2026", "audit/2026"),
+            ("abfss://logs@acct.dfs.core.windows.net/audit", "audit"),
+            ("https://acct.blob.core.windows.net/logs/audit/x", "audit/x"),
+            ("s3://bucket/a/b", "a/b"),
+            ("gs://bucket/a", "a"),
+        ];
+        for (url, prefix) in cases {
+            let opts = [
+                ("azure_storage_account_name".to_string(), "acct".to_string()),
+                (
+                    "azure_storage_account_key".to_string(),
+                    "a2V5a2V5".to_string(),
+                ),
+            ];
+            let opts: &[(String, String)] = if url.contains("az") || url.contains("windows") {
+                &opts
+            } else {
+                &[]
+            };
+            let loc = resolve(url, opts, false).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(loc.prefix.as_ref(), prefix, "{url}");
+        }
+        let err = resolve("ftp://host/x", &[], false).unwrap_err().to_string();
+        assert!(err.contains("unsupported storage URL"), "{err}");
+        let bad = [("not_a_key".to_string(), "v".to_string())];
+        let err = resolve("s3://bucket/a", &bad, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`not_a_key`"), "{err}");
+    }
+
+    #[test]
+    fn sas_tokens_never_reach_messages() {
+        assert_eq!(
+            display_url("https://a.blob.core.windows.net/c/p?sv=1&sig=SECRET"),
+            "https://a.blob.core.windows.net/c/p"
+        );
+    }
+
+    #[test]
+    fn gcs_urls_and_options_resolve() {
+        // No GCS emulator here: resolution only.
+        let loc = resolve(
+            "gs://bucket/audit/logs",
+            &[("google_skip_signature".into(), "true".into())],
+            false,
+        )
+        .unwrap();
+        assert_eq!(loc.prefix.as_ref(), "audit/logs");
+        // A malformed service-account key is a clear error that does not echo the key.
+        let key = r#"{"type":"service_account","private_key":"TOPSECRETVALUE"}"#;
+        let err = resolve(
+            "gs://bucket/a",
+            &[("google_service_account_key".into(), key.into())],
+            false,
+        )
+        .unwrap_err()
+        .report();
+        let err = super::super::secrets::redact(&err);
+        assert!(
+            err.contains("gs://bucket/a") && !err.contains("TOPSECRETVALUE"),
+            "{err}"
+        );
+        let err = resolve("gs://bucket/a", &[("nope".into(), "v".into())], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`nope`"), "{err}");
+    }
+}

@@ -1,0 +1,19 @@
+//! Where the archive lives and where reports go, all through `object_store`: resolving a
+//! location (and masking its secrets), listing, the facts pruning uses, ranged fetching of an
+//! object's needed bytes, and the sink reports are written to. The I/O runtime lives here too.
+
+mod fetch;
+mod list;
+mod location;
+mod prune;
+mod runtime;
+mod secrets;
+mod sink;
+
+pub(crate) use fetch::{fetch_needed, Fetched};
+pub(crate) use list::{list_archive, Listing};
+pub(crate) use location::{display_url, resolve, ArchiveObject, Location};
+pub(crate) use prune::{folder_span, nanos_per_unit, row_group_span, TimeWindow};
+pub(crate) use runtime::spawn;
+pub use secrets::redact;
+pub(crate) use sink::Sink;

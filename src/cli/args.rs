@@ -1,0 +1,152 @@
+//! The flags of every command, with their help text (clap derive).
+
+use clap::Args;
+
+use crate::analysis::DEFAULT_THRESHOLDS;
+use crate::read::Reader;
+use crate::rule::Semantics;
+
+/// Flags shared by `run`, `replay` and `sweep`: where to read and write, and the rule.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Archive root (path or URL): searched recursively for `*.parquet` (or one object).
+    #[arg(long, default_value = "data/sample")]
+    pub archive: String,
+    /// Folder (path or URL) the reports are written to.
+    #[arg(long, default_value = "reports")]
+    pub out: String,
+    /// Extra object_store setting, KEY=VALUE; repeat for several.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub storage_options: Vec<(String, String)>,
+    /// Skip unreadable or corrupt objects (listed in summary.json) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_files: bool,
+    /// Extraction cache folder: the events of each object, reused while the object is
+    /// unchanged. Default: $XDG_CACHE_HOME/unredeemed/extract or ~/.cache/unredeemed/extract.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<std::path::PathBuf>,
+    /// Do not read or write the extraction cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
+    /// How far back from the as-of time invites are considered (KQL timespan: 14d, 36h, 90m,
+    /// 30s) [default: the config's, the rule file's, else 14d].
+    #[arg(long, value_name = "DUR")]
+    pub lookback: Option<String>,
+    /// How long an invite may stay unredeemed before it is a finding [default: the config's,
+    /// the rule file's, else 5d].
+    #[arg(long, value_name = "DUR")]
+    pub threshold: Option<String>,
+    /// `intended`: what the rule means; `sentinel`: the query read literally [default: the
+    /// config's, else intended].
+    #[arg(long, value_enum)]
+    pub semantics: Option<Semantics>,
+    /// Config file (TOML): rule parameters, watchlists and exclusion rules.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Sentinel rule file (YAML): its metadata, and its `let lookback` / `let invitethreshold`.
+    #[arg(long, value_name = "FILE")]
+    pub rule: Option<std::path::PathBuf>,
+    /// Apply no exclusion rule from the config (the raw result).
+    #[arg(long)]
+    pub no_exclusions: bool,
+    /// Drop events before this time (bounds the baseline's history).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only these tenants (TenantId); repeat for several.
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<String>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Object reader. `auto`: late materialization (only the pages holding an invite or redeem
+    /// are decompressed) for flat layouts, polars' reader for the rest; `polars`: polars' reader
+    /// for every object; `late`: the late reader only, an object it cannot read is an error.
+    #[arg(long, value_enum, default_value_t = Reader::Auto)]
+    pub reader: Reader,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Evaluate as of this time (RFC 3339, a UTC date-time or date, or `now`).
+    /// Default: the latest TimeGenerated in the archive, so reruns give the same answer.
+    #[arg(long, value_name = "TIME|now")]
+    pub as_of: Option<String>,
+    /// Exit with status 1 when there is at least one finding.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// First tick (RFC 3339, a UTC date-time or date).
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// Last tick bound: ticks are from, from+every, … up to and including this time.
+    /// Default: the latest TimeGenerated in the archive.
+    #[arg(long, value_name = "TIME|now")]
+    pub to: Option<String>,
+    /// Time between ticks (how often the scheduled rule would have run).
+    #[arg(long, default_value = "1d", value_name = "DUR")]
+    pub every: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Evaluate as of this time; default: the latest TimeGenerated in the archive.
+    #[arg(long, value_name = "TIME|now")]
+    pub as_of: Option<String>,
+    /// Candidate thresholds, comma-separated KQL timespans.
+    #[arg(long, default_value = DEFAULT_THRESHOLDS, value_name = "DUR,DUR,…")]
+    pub thresholds: String,
+    /// Quantile of time-to-redeem the suggested threshold covers, in (0, 1].
+    #[arg(long, default_value_t = 0.99, value_name = "Q")]
+    pub target_quantile: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Folder (path or URL) to write the archive to, in hive-dated folders `y=YYYY/m=MM/d=DD`.
+    #[arg(long)]
+    pub out: String,
+    /// Extra object_store setting, KEY=VALUE; repeat for several.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub storage_options: Vec<(String, String)>,
+    /// Number of tenants (workspaces).
+    #[arg(long, default_value_t = 3)]
+    pub tenants: u32,
+    /// Number of days of logs.
+    #[arg(long, default_value_t = 60)]
+    pub days: u32,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-01-01")]
+    pub start: String,
+    /// AuditLogs rows per tenant and day (mostly noise operations).
+    #[arg(long, default_value_t = 400)]
+    pub rows_per_day: u32,
+    /// Guest invites per tenant and day (the redeem/awkward-case events come on top).
+    #[arg(long, default_value_t = 3.0)]
+    pub invites_per_day: f64,
+    /// Random seed: the same seed gives the same archive, byte for byte.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write TargetResources/InitiatedBy/AdditionalDetails as nested list/struct columns
+    /// instead of JSON text.
+    #[arg(long)]
+    pub nested: bool,
+    /// Rows per output file (a day with more rows is split into several files).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows_per_file: usize,
+}
+
+fn parse_option(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err("expected KEY=VALUE".to_string()),
+    }
+}

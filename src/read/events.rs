@@ -1,0 +1,353 @@
+//! AuditLogs rows → guest invite and redeem events.
+//!
+//! Archives mix column orders, extra columns, timestamp units and JSON-text vs nested layouts
+//! of the dynamic columns, so every object's schema is checked and normalised ([`Columns`]) to
+//! one event schema (`rule::columns::ev`) before the objects are combined. The JSON fields are
+//! parsed only for the candidate rows (well under 1% of an archive).
+
+use polars::prelude::*;
+
+use super::late::Raw;
+use super::scope::Scope;
+use crate::error::{Error, Result};
+use crate::rule::columns::{ev, input};
+use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
+
+/// The rows that are invite or redeem candidates, within the scope.
+pub(super) fn predicate(cols: &Columns, scope: &Scope) -> Expr {
+    // KQL `=~` as anchored case-insensitive regexes: lower-casing every row would build a new
+    // string per row; the regex engine scans the originals.
+    let candidate = cols
+        .category
+        .clone()
+        .str()
+        .contains(lit(category_pattern()), true)
+        .and(
+            cols.operation
+                .clone()
+                .str()
+                .contains(lit(operation_pattern()), true),
+        );
+    match scope.rows(&cols.tenant, &cols.time) {
+        Some(rows) => candidate.and(rows),
+        None => candidate,
+    }
+}
+
+/// The events of the candidate rows `raw` (already cut by [`predicate`] or a superset of it:
+/// the predicate is applied again), JSON parsed only for those rows; `keep` is a column of
+/// `raw` carried along.
+pub(super) fn candidate_events(
+    raw: LazyFrame,
+    cols: &Columns,
+    scope: &Scope,
+    keep: Option<&str>,
+) -> PolarsResult<DataFrame> {
+    let op = cols.operation.clone().str().to_lowercase();
+    // `InitiatedBy` is read for invites only: no rule looks at a redeem's initiator, and the
+    // late reader then never decompresses the pages that hold only redeems.
+    let is_invite = op.eq(lit(INVITE_OP));
+    let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
+    let mut exprs = vec![
+        cols.tenant.clone().alias(ev::TENANT),
+        cols.id.clone().alias(ev::ID),
+        cols.time.clone().alias(ev::TIME),
+        is_invite.clone().alias(ev::IS_INVITE),
+        cols.result
+            .clone()
+            .str()
+            .to_lowercase()
+            .eq(lit("success"))
+            .fill_null(lit(false))
+            .alias(ev::RESULT_OK),
+        cols.targets
+            .field(&[Step::Index0, Step::Key("userPrincipalName")])
+            .alias(ev::TR_UPN),
+        cols.targets
+            .field(&[Step::Index0, Step::Key("displayName")])
+            .alias(ev::TR_DISPLAY),
+        invite_only(
+            cols.initiated
+                .field(&[Step::Key("user"), Step::Key("userPrincipalName")]),
+            null_string(),
+        )
+        .alias(ev::INIT_UPN),
+        invite_only(
+            cols.initiated
+                .field(&[Step::Key("user"), Step::Key("ipAddress")]),
+            null_string(),
+        )
+        .alias(ev::INIT_IP),
+        (cols.targets.bad_json() + invite_only(cols.initiated.bad_json(), lit(0u32)))
+            .alias(ev::BAD_JSON),
+    ];
+    exprs.extend(keep.map(col));
+    raw.filter(predicate(cols, scope))
+        .select(exprs)
+        // A few thousand rows: the streaming engine's set-up would cost more than the work.
+        .collect_with_engine(Engine::InMemory)
+        .map(|r| r.unwrap_single())
+}
+
+/// Column carrying each candidate row's object through [`extract_raws`].
+const OBJECT: &str = "_object";
+
+/// The events of the late-read objects' candidate rows, one frame per object (in `raws`'
+/// order), extracted in one pass over all of them: per object, the fixed cost of an
+/// expression plan would outweigh its few dozen rows.
+pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame>> {
+    if raws.is_empty() {
+        return Ok(vec![]);
+    }
+    let tagged: Vec<LazyFrame> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.frame
+                .clone()
+                .lazy()
+                .with_column(lit(i as u32).cast(DataType::UInt32).alias(OBJECT))
+        })
+        .collect();
+    let all = concat(tagged, UnionArgs::default())?.collect()?;
+    let cols = Columns::resolve("(candidate rows)", all.schema())?;
+    let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
+    // Rows keep their order through the filter: each object's events are one run.
+    let tags: Vec<u32> = events.column(OBJECT)?.u32()?.into_no_null_iter().collect();
+    let events = events.drop(OBJECT)?;
+    let mut out = Vec::with_capacity(raws.len());
+    let mut start = 0;
+    for i in 0..raws.len() as u32 {
+        let len = tags[start..].iter().take_while(|&&t| t == i).count();
+        out.push(events.slice(start as i64, len));
+        start += len;
+    }
+    if start != tags.len() {
+        return Err(Error::Internal("candidate rows out of object order".into()));
+    }
+    Ok(out)
+}
+
+/// Copies the string columns into buffers of their own. Decoded strings are views into the
+/// object's decompressed pages, so a filtered frame of a few rows would otherwise keep those
+/// megabytes alive until the end of the scan: memory would grow with the archive.
+pub(super) fn compact(df: DataFrame) -> Result<DataFrame> {
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| -> Result<Column> {
+            Ok(match c.dtype() {
+                DataType::String => {
+                    let fresh: StringChunked = c.str()?.iter().collect();
+                    fresh.with_name(c.name().clone()).into_column()
+                }
+                _ => c.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DataFrame::new(df.height(), columns)?)
+}
+
+/// Deliveries repeat in archives: one event per (TenantId, Id), the earliest delivery kept.
+/// Events without an `Id` cannot be matched to a twin and are all kept.
+pub(super) fn dedup(events: LazyFrame) -> Result<LazyFrame> {
+    let sorted = events.sort_by_exprs(
+        [col(ev::TIME), col(ev::TENANT), col(ev::ID)],
+        SortMultipleOptions::default().with_maintain_order(true),
+    );
+    let with_id = sorted
+        .clone()
+        .filter(col(ev::ID).is_not_null())
+        .unique_stable_generic(
+            Some(vec![col(ev::TENANT), col(ev::ID)]),
+            UniqueKeepStrategy::First,
+        );
+    let without_id = sorted.filter(col(ev::ID).is_null());
+    Ok(concat([with_id, without_id], UnionArgs::default())?)
+}
+
+/// One step into a dynamic value: `[0]` or `.key`.
+#[derive(Clone, Copy)]
+enum Step {
+    Index0,
+    Key(&'static str),
+}
+
+/// A dynamic column (`TargetResources`, `InitiatedBy`) in whichever layout this object has.
+enum Dynamic {
+    Json(Expr),
+    Nested(Expr, DataType),
+    Absent,
+}
+
+impl Dynamic {
+    /// The value at `path` as a string (null when any step is missing), like KQL's
+    /// `tostring(col[0].["key"])` before its null-to-"" conversion.
+    fn field(&self, path: &[Step]) -> Expr {
+        match self {
+            Dynamic::Json(e) => {
+                let mut p = String::from("$");
+                for step in path {
+                    match step {
+                        Step::Index0 => p.push_str("[0]"),
+                        Step::Key(k) => {
+                            p.push('.');
+                            p.push_str(k);
+                        }
+                    }
+                }
+                e.clone().str().json_path_match(lit(p))
+            }
+            Dynamic::Nested(e, dtype) => nested_field(e.clone(), dtype, path),
+            Dynamic::Absent => null_string(),
+        }
+    }
+
+    /// 1 where the value is JSON text that does not parse, else 0.
+    fn bad_json(&self) -> Expr {
+        match self {
+            Dynamic::Json(e) => {
+                let text = e.clone().str().strip_chars(lit(NULL));
+                (text
+                    .clone()
+                    .is_not_null()
+                    .and(text.clone().neq(lit("")))
+                    .and(text.clone().neq(lit("null")))
+                    .and(text.str().json_path_match(lit("$")).is_null()))
+                .cast(DataType::UInt32)
+            }
+            _ => lit(0u32),
+        }
+    }
+}
+
+fn null_string() -> Expr {
+    lit(NULL).cast(DataType::String)
+}
+
+fn nested_field(mut e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
+    let mut dtype = dtype.clone();
+    for step in path {
+        match (step, &dtype) {
+            (Step::Index0, DataType::List(inner)) => {
+                e = e.list().get(lit(0i64), true);
+                dtype = (**inner).clone();
+            }
+            (Step::Key(k), DataType::Struct(fields)) => {
+                match fields.iter().find(|f| f.name().as_str() == *k) {
+                    Some(f) => {
+                        e = e.struct_().field_by_name(k);
+                        dtype = f.dtype().clone();
+                    }
+                    None => return null_string(),
+                }
+            }
+            _ => return null_string(),
+        }
+    }
+    match dtype {
+        DataType::String => e,
+        d if d.is_primitive() || d.is_bool() => e.cast(DataType::String),
+        _ => null_string(),
+    }
+}
+
+/// The needed columns of one object, checked and normalised to expressions.
+pub(super) struct Columns {
+    pub(super) tenant: Expr,
+    id: Expr,
+    pub(super) time: Expr,
+    category: Expr,
+    operation: Expr,
+    result: Expr,
+    targets: Dynamic,
+    initiated: Dynamic,
+}
+
+impl Columns {
+    pub(super) fn resolve(object: &str, schema: &Schema) -> Result<Self> {
+        let get = |name: &str| -> Result<&DataType> {
+            schema.get(name).ok_or_else(|| Error::MissingColumn {
+                object: object.to_string(),
+                column: name.to_string(),
+                needed: input::NEEDED.join(", "),
+            })
+        };
+        let wrong = |name: &str, found: &DataType, expected: &str| Error::WrongType {
+            object: object.to_string(),
+            column: name.to_string(),
+            found: found.to_string(),
+            expected: expected.to_string(),
+        };
+        let string = |name: &str| -> Result<Expr> {
+            match get(name)? {
+                DataType::String => Ok(col(name)),
+                DataType::Null => Ok(null_string()),
+                d if d.is_categorical() || d.is_enum() => Ok(col(name).cast(DataType::String)),
+                d => Err(wrong(name, d, "string")),
+            }
+        };
+        let dynamic = |name: &str, nested_ok: fn(&DataType) -> bool| -> Result<Dynamic> {
+            match get(name)? {
+                DataType::String => Ok(Dynamic::Json(col(name))),
+                DataType::Null => Ok(Dynamic::Absent),
+                d if nested_ok(d) => Ok(Dynamic::Nested(col(name), d.clone())),
+                d => Err(wrong(name, d, "JSON string or nested list/struct")),
+            }
+        };
+        let time = match get(input::TIME_GENERATED)? {
+            // The physical value of a zoned datetime is already UTC; a naive one is taken as UTC.
+            DataType::Datetime(_, _) => col(input::TIME_GENERATED)
+                .dt()
+                .timestamp(TimeUnit::Nanoseconds),
+            d => return Err(wrong(input::TIME_GENERATED, d, "timestamp")),
+        };
+        Ok(Columns {
+            tenant: string(input::TENANT)?.fill_null(lit("")),
+            id: string(input::ID)?,
+            time,
+            category: string(input::CATEGORY)?,
+            operation: string(input::OPERATION_NAME)?,
+            result: string(input::RESULT)?,
+            targets: dynamic(input::TARGET_RESOURCES, |d| matches!(d, DataType::List(_)))?,
+            initiated: dynamic(input::INITIATED_BY, |d| matches!(d, DataType::Struct(_)))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::columns::empty_events;
+
+    #[test]
+    fn dedup_keeps_the_earliest_delivery_per_tenant_and_id() {
+        let mut df = empty_events();
+        let rows = df!(
+            ev::TENANT => ["a", "a", "b", "a", "a"],
+            ev::ID => [Some("x"), Some("x"), Some("x"), None, None],
+            ev::TIME => [20i64, 10, 30, 5, 5],
+            ev::IS_INVITE => [true; 5],
+            ev::RESULT_OK => [true; 5],
+            ev::TR_UPN => ["late", "early", "other", "n1", "n2"],
+            ev::TR_DISPLAY => [None::<&str>; 5],
+            ev::INIT_UPN => ["i"; 5],
+            ev::INIT_IP => ["ip"; 5],
+            ev::BAD_JSON => [0u32; 5],
+        )
+        .unwrap();
+        df.vstack_mut(&rows).unwrap();
+        let out = dedup(df.lazy()).unwrap().collect().unwrap();
+        let mut upns: Vec<&str> = out
+            .column(ev::TR_UPN)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect();
+        upns.sort();
+        // Same Id in another tenant is another event; events without an Id are all kept.
+        assert_eq!(upns, ["early", "n1", "n2", "other"]);
+    }
+}

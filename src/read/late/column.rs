@@ -1,0 +1,468 @@
+//! Reading one column chunk of a row group: every row, or only the wanted rows, whose pages
+//! alone are decompressed (and a zstd page only up to the last wanted value).
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use polars_buffer::Buffer;
+use polars_parquet::parquet::compression::{Compression, DecompressionContext};
+use polars_parquet::parquet::metadata::ColumnChunkMetadata;
+use polars_parquet::parquet::page::{
+    CompressedDataPage, CompressedDictPage, CompressedPage, DataPageHeader, FormatEncoding, Page,
+};
+use polars_parquet::parquet::read::{decompress, PageReader};
+
+use super::no;
+use super::page::{hybrid, Body, Width};
+use super::zstd::Blocks;
+use crate::error::{Error, Result};
+
+/// Larger decompressed pages are left to polars (writers cut pages at about 1 MiB).
+const MAX_PAGE: usize = 256 << 20;
+
+/// Key of a null value.
+pub(super) const NULL: u32 = u32::MAX;
+
+/// Decoded values: distinct entries (a dictionary's, then PLAIN values as met) in one buffer,
+/// and one key per row read.
+#[derive(Default)]
+pub(super) struct Values {
+    data: Vec<u8>,
+    /// Entry `i` is `data[offsets[i]..offsets[i + 1]]`; with `fixed`, `data[8 * i..8 * i + 8]`.
+    offsets: Vec<usize>,
+    fixed: bool,
+    pub(super) keys: Vec<u32>,
+}
+
+impl Values {
+    fn new(width: Width) -> Self {
+        Values {
+            fixed: matches!(width, Width::Eight),
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn entries(&self) -> usize {
+        if self.fixed {
+            self.data.len() / 8
+        } else {
+            self.offsets.len().saturating_sub(1)
+        }
+    }
+
+    pub(super) fn entry(&self, k: usize) -> &[u8] {
+        if self.fixed {
+            &self.data[8 * k..8 * k + 8]
+        } else {
+            &self.data[self.offsets[k]..self.offsets[k + 1]]
+        }
+    }
+
+    /// An 8-byte entry as the INT64 it holds.
+    pub(super) fn int(&self, k: usize) -> i64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.entry(k));
+        i64::from_le_bytes(b)
+    }
+
+    /// Adds an entry; returns its key.
+    pub(super) fn push(&mut self, v: &[u8]) -> Result<u32> {
+        self.data.extend_from_slice(v);
+        if !self.fixed {
+            if self.offsets.is_empty() {
+                self.offsets.push(0);
+            }
+            self.offsets.push(self.data.len());
+        }
+        u32::try_from(self.entries() - 1)
+            .ok()
+            .filter(|&k| k != NULL)
+            .ok_or_else(|| Error::Unsupported("too many values".into()))
+    }
+
+    pub(super) fn push_null(&mut self) {
+        self.keys.push(NULL);
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<&[u8]> {
+        match self.keys[i] {
+            NULL => None,
+            k => Some(self.entry(k as usize)),
+        }
+    }
+
+    /// Whether row `i` holds an entry `ok` accepts.
+    pub(super) fn key_ok(&self, i: usize, ok: &[bool]) -> bool {
+        let k = self.keys[i];
+        k != NULL && ok[k as usize]
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Want<'a> {
+    All,
+    /// These rows of the row group, ascending.
+    Rows(&'a [usize]),
+}
+
+/// Per-object decoding state, reused across pages.
+pub(super) struct Cx {
+    zstd: Blocks,
+    other: DecompressionContext,
+    /// Decompression target; only ever grows, so pages after the first cost no zeroing.
+    scratch: Vec<u8>,
+    levels: Vec<u32>,
+    indices: Vec<u32>,
+}
+
+impl Cx {
+    pub(super) fn new() -> Result<Self> {
+        Ok(Cx {
+            zstd: Blocks::new()?,
+            other: DecompressionContext::Unset,
+            scratch: Vec::new(),
+            levels: Vec::new(),
+            indices: Vec::new(),
+        })
+    }
+}
+
+/// Reads the PLAIN value at `pos` into `v` (a null key when the row has none); returns where
+/// the next value starts.
+fn take(body: &mut Body, v: &mut Values, pos: usize, width: Width, defined: bool) -> Result<usize> {
+    if !defined {
+        v.push_null();
+        return Ok(pos);
+    }
+    let r = body.value_at(pos, width)?;
+    let k = v.push(&body.bytes()[r.clone()])?;
+    v.keys.push(k);
+    Ok(r.end)
+}
+
+fn bad(e: polars_parquet::parquet::error::ParquetError) -> Error {
+    Error::Unsupported(e.to_string())
+}
+
+/// Reads one column chunk of a row group of `n` rows: every row, or only `Want::Rows`, whose
+/// pages alone are decompressed.
+pub(super) fn read(
+    c: &ColumnChunkMetadata,
+    bytes: Bytes,
+    n: usize,
+    width: Width,
+    want: Want,
+    cx: &mut Cx,
+) -> Result<Values> {
+    // No data page (nor header field) can be larger than its chunk: this bounds what a corrupt
+    // header can make the reader read. (A dictionary page's declared decompressed size is
+    // polars-parquet's to check, as in polars' own reader.)
+    let limit = bytes.len();
+    let pages = PageReader::new(Cursor::new(Buffer::from_owner(bytes)), c, Vec::new(), limit);
+    let mut chunk = Chunk {
+        n,
+        width,
+        want,
+        has_def: c.descriptor().descriptor.max_def_level > 0,
+        v: Values::new(width),
+        dict: None,
+        row0: 0,
+        next: 0,
+    };
+    for page in pages {
+        match page.map_err(bad)? {
+            CompressedPage::Dict(d) => chunk.dictionary_page(d, cx)?,
+            CompressedPage::Data(p) => chunk.data_page(p, cx)?,
+        }
+    }
+    chunk.finish()
+}
+
+/// One column chunk being read, page by page.
+struct Chunk<'a> {
+    /// Rows in the row group.
+    n: usize,
+    width: Width,
+    want: Want<'a>,
+    /// The column has definition levels (it may hold nulls).
+    has_def: bool,
+    v: Values,
+    /// Entries of the dictionary page, once read.
+    dict: Option<usize>,
+    /// Row of the row group the next data page starts at.
+    row0: usize,
+    /// Index into the wanted rows of the next one not yet read.
+    next: usize,
+}
+
+/// What a data page is, from its header: rows, encoding and size.
+struct PageShape {
+    rows: usize,
+    dictionary: bool,
+    total: usize,
+}
+
+impl<'a> Chunk<'a> {
+    fn dictionary_page(&mut self, d: CompressedDictPage, cx: &mut Cx) -> Result<()> {
+        if self.dict.is_some() || self.row0 > 0 {
+            return no("a dictionary page after data pages");
+        }
+        let Page::Dict(p) =
+            decompress(CompressedPage::Dict(d), &mut Vec::new(), &mut cx.other).map_err(bad)?
+        else {
+            return no("not a dictionary page");
+        };
+        let mut body = Body::Whole(&p.buffer);
+        let mut pos = 0;
+        for _ in 0..p.num_values {
+            let r = body.value_at(pos, self.width)?;
+            self.v.push(&body.bytes()[r.clone()])?;
+            pos = r.end;
+        }
+        self.dict = Some(p.num_values);
+        Ok(())
+    }
+
+    /// The page's rows, from a v1 header.
+    fn rows(&self, page: &CompressedDataPage) -> Result<usize> {
+        let DataPageHeader::V1(h) = page.header() else {
+            return no("a v2 data page");
+        };
+        usize::try_from(h.num_values)
+            .ok()
+            .filter(|&r| r <= self.n - self.row0)
+            .ok_or_else(|| Error::Unsupported(format!("a page of {} rows", h.num_values)))
+    }
+
+    /// The page's encoding and size, checked against what this reader handles (only for a
+    /// page that is read: one without a wanted row is skipped whatever it holds).
+    fn shape(&self, page: &CompressedDataPage, rows: usize) -> Result<PageShape> {
+        let DataPageHeader::V1(h) = page.header() else {
+            return no("a v2 data page");
+        };
+        if self.has_def && h.definition_level_encoding != FormatEncoding::RLE {
+            return no("definition levels not RLE");
+        }
+        let dictionary = match h.encoding {
+            FormatEncoding::PLAIN => false,
+            FormatEncoding::RLE_DICTIONARY | FormatEncoding::PLAIN_DICTIONARY => true,
+            e => return no(format!("encoding {e:?}")),
+        };
+        let total = page.uncompressed_size();
+        if total > MAX_PAGE {
+            return no(format!("a page of {total} bytes"));
+        }
+        Ok(PageShape {
+            rows,
+            dictionary,
+            total,
+        })
+    }
+
+    /// The wanted rows on a page of `rows` rows starting at `row0` (all of them: empty).
+    fn wanted(&mut self, rows: usize) -> Option<&'a [usize]> {
+        match self.want {
+            Want::All => Some(&[]),
+            Want::Rows(all) => {
+                let end = all[self.next..].partition_point(|&r| r < self.row0 + rows);
+                let s = &all[self.next..self.next + end];
+                self.next += end;
+                (!s.is_empty()).then_some(s)
+            }
+        }
+    }
+
+    fn data_page(&mut self, mut page: CompressedDataPage, cx: &mut Cx) -> Result<()> {
+        let rows = self.rows(&page)?;
+        let Some(sel) = self.wanted(rows) else {
+            // No wanted row on this page: it is never decompressed.
+            self.row0 += rows;
+            return Ok(());
+        };
+        let shape = self.shape(&page, rows)?;
+        let whole;
+        let mut body = if page.compression() == Compression::Zstd {
+            if cx.scratch.len() < shape.total {
+                cx.scratch.resize(shape.total, 0);
+            }
+            cx.zstd.begin()?;
+            Body::Zstd {
+                src: &page.slice_mut()[..],
+                in_pos: 0,
+                out: &mut cx.scratch[..shape.total],
+                filled: 0,
+                ctx: &mut cx.zstd,
+            }
+        } else {
+            let mut tmp = Vec::new();
+            whole = match decompress(CompressedPage::Data(page), &mut tmp, &mut cx.other)
+                .map_err(bad)?
+            {
+                Page::Data(d) => d,
+                Page::Dict(_) => return no("not a data page"),
+            };
+            Body::Whole(whole.buffer())
+        };
+        let mut p = DataPage {
+            body: &mut body,
+            levels: &mut cx.levels,
+            rows: shape.rows,
+            row0: self.row0,
+            pos: 0,
+            dense: true,
+        };
+        p.definition_levels(self.has_def)?;
+        let v = &mut self.v;
+        match (shape.dictionary, self.want) {
+            (true, want) => {
+                let Some(size) = self.dict else {
+                    return no("dictionary-encoded page without a dictionary");
+                };
+                p.dictionary_keys(size, shape.total, want, sel, &mut cx.indices, v)?
+            }
+            (false, Want::Rows(_)) => p.plain_rows(sel, self.width, v)?,
+            (false, Want::All) => p.plain_all(shape.total, self.width, v)?,
+        }
+        self.row0 += shape.rows;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Values> {
+        let expected = match self.want {
+            Want::All => self.n,
+            Want::Rows(r) => r.len(),
+        };
+        if self.row0 != self.n || self.v.keys.len() != expected {
+            return no(format!(
+                "pages hold {} rows for {} ({} of {expected} read)",
+                self.row0,
+                self.n,
+                self.v.keys.len()
+            ));
+        }
+        Ok(self.v)
+    }
+}
+
+/// One data page being read: its body, its definition levels and where its values start.
+struct DataPage<'a, 'b> {
+    body: &'a mut Body<'b>,
+    levels: &'a mut Vec<u32>,
+    rows: usize,
+    /// Row of the row group the page starts at.
+    row0: usize,
+    /// Where the values start in the body.
+    pos: usize,
+    /// Every row of the page holds a value (the common case, one RLE run).
+    dense: bool,
+}
+
+impl DataPage<'_, '_> {
+    /// Definition levels (bit width 1): which rows hold a value.
+    fn definition_levels(&mut self, has_def: bool) -> Result<()> {
+        self.levels.clear();
+        if has_def {
+            let len = self.body.u32_at(0)?;
+            self.body.ensure(4 + len)?;
+            hybrid(&self.body.bytes()[4..4 + len], 1, self.rows, self.levels)?;
+            self.pos = 4 + len;
+        }
+        self.dense = !has_def || !self.levels.contains(&0);
+        Ok(())
+    }
+
+    #[inline]
+    fn defined(&self, i: usize) -> bool {
+        self.dense || self.levels[i] == 1
+    }
+
+    /// A dictionary-encoded page: the keys of every row, or of the wanted rows.
+    fn dictionary_keys(
+        &mut self,
+        size: usize,
+        total: usize,
+        want: Want,
+        sel: &[usize],
+        indices: &mut Vec<u32>,
+        v: &mut Values,
+    ) -> Result<()> {
+        self.body.ensure(total)?;
+        let b = self.body.bytes();
+        let Some(&bw) = b.get(self.pos) else {
+            return no("dictionary page without a bit width");
+        };
+        let count = if self.dense {
+            self.rows
+        } else {
+            (0..self.rows).filter(|&i| self.defined(i)).count()
+        };
+        indices.clear();
+        hybrid(&b[self.pos + 1..], u32::from(bw), count, indices)?;
+        if indices.iter().any(|&k| k as usize >= size) {
+            return no("dictionary index out of range");
+        }
+        if count == self.rows && matches!(want, Want::All) {
+            v.keys.extend_from_slice(indices);
+            return Ok(());
+        }
+        let mut vi = 0;
+        let mut s = sel.iter().peekable();
+        for i in 0..self.rows {
+            let d = self.defined(i);
+            let wanted = match want {
+                Want::All => true,
+                Want::Rows(_) => s.next_if(|&&r| r == self.row0 + i).is_some(),
+            };
+            if wanted {
+                v.keys.push(if d { indices[vi] } else { NULL });
+            }
+            vi += usize::from(d);
+        }
+        Ok(())
+    }
+
+    /// A PLAIN page, wanted rows only: walks to each; a skipped string's length is all that is
+    /// read of it.
+    fn plain_rows(&mut self, sel: &[usize], width: Width, v: &mut Values) -> Result<()> {
+        let mut pos = self.pos;
+        let mut i = 0;
+        for &r in sel {
+            let at = r - self.row0;
+            while i < at {
+                if self.defined(i) {
+                    pos = match width {
+                        Width::Bytes => pos + 4 + self.body.u32_at(pos)?,
+                        Width::Eight => pos + 8,
+                    };
+                }
+                i += 1;
+            }
+            pos = take(self.body, v, pos, width, self.defined(at))?;
+            i = at + 1;
+        }
+        Ok(())
+    }
+
+    /// A PLAIN page, every row.
+    fn plain_all(&mut self, total: usize, width: Width, v: &mut Values) -> Result<()> {
+        self.body.ensure(total)?;
+        if matches!(width, Width::Eight) && self.dense {
+            // Every row holds an 8-byte value: one copy.
+            let Some(b) = self.body.bytes().get(self.pos..self.pos + 8 * self.rows) else {
+                return no("values beyond the page");
+            };
+            let first = v.entries();
+            if first + self.rows >= NULL as usize {
+                return no("too many values");
+            }
+            v.data.extend_from_slice(b);
+            v.keys.extend((first..first + self.rows).map(|k| k as u32));
+            return Ok(());
+        }
+        let mut pos = self.pos;
+        for i in 0..self.rows {
+            pos = take(self.body, v, pos, width, self.defined(i))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,379 @@
+//! Late-materialized scan of one object in the common flat layout (every needed column a flat
+//! string or timestamp leaf). The narrow columns (`Category`, `OperationName`, `TenantId`,
+//! `TimeGenerated`) are decoded whole, their predicates evaluated once per dictionary entry; the
+//! wide ones (`TargetResources`, `InitiatedBy`, `Id`, `Result`) only where a candidate row lies:
+//! a page without one is never decompressed, and a PLAIN zstd page is decompressed only up to
+//! its last candidate's value. Decompression is most of a scan's CPU, and guest events are rare.
+//!
+//! Anything this reader does not handle (nested dynamic columns, v2 pages, other encodings,
+//! INT96 times, invalid UTF-8, a malformed page) makes it decline with
+//! [`Error::Unsupported`], and the caller scans the object with polars instead, which also
+//! reports real faults.
+
+mod column;
+mod page;
+mod zstd;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+use polars::prelude::*;
+use polars_parquet::parquet::metadata::{ColumnChunkMetadata, FileMetadata, RowGroupMetadata};
+use polars_parquet::parquet::schema::types::PhysicalType;
+
+use self::column::{read, Cx, Values, Want, NULL};
+use self::page::Width;
+use super::scope::Scope;
+use crate::archive::nanos_per_unit;
+use crate::error::{Error, Result};
+use crate::rule::columns::input;
+use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
+
+/// The late reader declines: `why` goes to `--reader late`'s error.
+fn no<T>(why: impl Into<String>) -> Result<T> {
+    Err(Error::Unsupported(why.into()))
+}
+
+/// The candidate rows of one object (all `Category`/`OperationName` matches within the scope),
+/// with the raw columns the event expressions read, plus the per-object stats.
+pub(crate) struct Raw {
+    /// The [`input::NEEDED`] columns, `TimeGenerated` as datetime ns.
+    pub(crate) frame: DataFrame,
+    pub(crate) rows: u64,
+    pub(crate) max_time: Option<i64>,
+    pub(crate) tenant_rows: Vec<(String, u64)>,
+}
+
+/// The string columns: every needed column but `TimeGenerated`.
+const STRINGS: [&str; 7] = [
+    input::TENANT,
+    input::ID,
+    input::CATEGORY,
+    input::OPERATION_NAME,
+    input::RESULT,
+    input::TARGET_RESOURCES,
+    input::INITIATED_BY,
+];
+
+/// The scan of a whole object, row group by row group.
+struct Scan<'a, F> {
+    bytes: &'a F,
+    scope: &'a Scope,
+    /// ns per stored unit of `TimeGenerated`.
+    scale: i64,
+    category: regex::Regex,
+    operation: regex::Regex,
+    cx: Cx,
+    out: Gathered,
+    tenant_rows: BTreeMap<String, u64>,
+    rows: u64,
+    max_time: Option<i64>,
+}
+
+/// The late scan of row groups `groups`; `bytes` gives a column chunk's fetched bytes. Rows
+/// outside `scope` need not be candidates: the caller applies the full predicate to what comes
+/// back.
+pub(crate) fn scan(
+    meta: &FileMetadata,
+    groups: Range<usize>,
+    bytes: impl Fn(Range<u64>) -> Option<Bytes>,
+    scope: &Scope,
+) -> Result<Raw> {
+    let pattern = |p: String| regex::Regex::new(&p).or_else(|e| no(e.to_string()));
+    let mut s = Scan {
+        bytes: &bytes,
+        scope,
+        scale: inferred_scale(meta)?,
+        category: pattern(category_pattern())?,
+        operation: pattern(operation_pattern())?,
+        cx: Cx::new()?,
+        out: Gathered::default(),
+        tenant_rows: BTreeMap::new(),
+        rows: 0,
+        max_time: None,
+    };
+    let Some(row_groups) = meta.row_groups.get(groups) else {
+        return no("row groups beyond the footer");
+    };
+    for rg in row_groups {
+        s.row_group(rg)?;
+    }
+    Ok(Raw {
+        frame: s.out.frame()?,
+        rows: s.rows,
+        max_time: s.max_time,
+        tenant_rows: s.tenant_rows.into_iter().collect(),
+    })
+}
+
+/// ns per unit of `TimeGenerated` as polars would read it, after checking that every needed
+/// column has the type polars would give it, so that the events come out the same.
+fn inferred_scale(meta: &FileMetadata) -> Result<i64> {
+    let arrow =
+        polars_parquet::arrow::read::infer_schema(meta).or_else(|e| no(format!("schema: {e}")))?;
+    let schema = Schema::from_arrow_schema(&arrow);
+    for name in STRINGS {
+        if schema.get(name) != Some(&DataType::String) {
+            return no(format!("`{name}` is not a string column"));
+        }
+    }
+    let Some(DataType::Datetime(unit, _)) = schema.get(input::TIME_GENERATED) else {
+        return no("`TimeGenerated` is not a timestamp");
+    };
+    // polars converts stored values to the unit it infers (from an embedded Arrow schema, when
+    // there is one); only the case where that is the stored unit is read here.
+    Ok(match unit {
+        TimeUnit::Milliseconds => 1_000_000,
+        TimeUnit::Microseconds => 1_000,
+        TimeUnit::Nanoseconds => 1,
+    })
+}
+
+impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
+    /// The flat chunk of `name` in `rg`, and its fetched bytes.
+    fn chunk<'m>(
+        &self,
+        rg: &'m RowGroupMetadata,
+        name: &str,
+        physical: PhysicalType,
+    ) -> Result<(&'m ColumnChunkMetadata, Bytes)> {
+        let mut it = rg.columns_under_root_iter(name).into_iter().flatten();
+        let c = match (it.next(), it.next()) {
+            (Some(c), None) => c,
+            _ => return no(format!("`{name}` is not one flat column")),
+        };
+        let d = &c.descriptor().descriptor;
+        if c.descriptor().path_in_schema.len() != 1
+            || d.max_rep_level != 0
+            || d.max_def_level > 1
+            || d.primitive_type.physical_type != physical
+        {
+            return no(format!("`{name}` is not a flat {physical:?} column"));
+        }
+        let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+        let range = u64::try_from(start)
+            .ok()
+            .zip(u64::try_from(c.compressed_size()).ok())
+            .and_then(|(s, l)| Some(s..s.checked_add(l)?));
+        let Some(range) = range else {
+            return no(format!("`{name}`: bad chunk offsets"));
+        };
+        match (self.bytes)(range) {
+            Some(b) => Ok((c, b)),
+            None => no(format!("`{name}`: chunk not fetched")),
+        }
+    }
+
+    /// A string column of `rg`: every row, or the wanted ones.
+    fn strings(&mut self, rg: &RowGroupMetadata, name: &str, want: Want) -> Result<Values> {
+        let (c, b) = self.chunk(rg, name, PhysicalType::ByteArray)?;
+        read(c, b, rg.num_rows(), Width::Bytes, want, &mut self.cx)
+    }
+
+    fn row_group(&mut self, rg: &RowGroupMetadata) -> Result<()> {
+        let n = rg.num_rows();
+        let cat = self.strings(rg, input::CATEGORY, Want::All)?;
+        let op = self.strings(rg, input::OPERATION_NAME, Want::All)?;
+        let (cat_ok, op_ok) = (
+            matches(&cat, &self.category)?,
+            matches(&op, &self.operation)?,
+        );
+        let mut hits: Vec<usize> = (0..n)
+            .filter(|&i| op.key_ok(i, &op_ok) && cat.key_ok(i, &cat_ok))
+            .collect();
+        let tenant = self.strings(rg, input::TENANT, Want::All)?;
+        self.cut_tenants(&tenant, &mut hits);
+        self.count_tenants(&tenant)?;
+        let time = self.times(rg)?;
+        self.rows += n as u64;
+        if self.scope.since.is_some() {
+            let mut kept = Vec::with_capacity(hits.len());
+            for &i in &hits {
+                if self.scope.keeps_time(self.at(&time, i)?) {
+                    kept.push(i);
+                }
+            }
+            hits = kept;
+        }
+        if hits.is_empty() {
+            return Ok(());
+        }
+        for &i in &hits {
+            self.out.time.push(self.at(&time, i)?);
+            self.out
+                .tenant
+                .push(opt_string(tenant.get(i), input::TENANT)?);
+            self.out
+                .category
+                .push(opt_string(cat.get(i), input::CATEGORY)?);
+            self.out
+                .operation
+                .push(opt_string(op.get(i), input::OPERATION_NAME)?);
+        }
+        self.wide_columns(rg, &hits, &op)
+    }
+
+    /// Drops candidates of tenants out of scope (decided once per dictionary entry).
+    fn cut_tenants(&self, tenant: &Values, hits: &mut Vec<usize>) {
+        if !self.scope.cuts_tenants() {
+            return;
+        }
+        let keep: Vec<bool> = (0..tenant.entries())
+            .map(|k| self.scope.keeps_tenant(Some(tenant.entry(k))))
+            .collect();
+        let null_kept = self.scope.keeps_tenant(None);
+        hits.retain(|&i| match tenant.keys[i] {
+            NULL => null_kept,
+            k => keep[k as usize],
+        });
+    }
+
+    /// Adds this row group's rows per tenant (a null tenant counts as `""`).
+    fn count_tenants(&mut self, tenant: &Values) -> Result<()> {
+        let mut counts = vec![0u64; tenant.entries() + 1];
+        for &k in &tenant.keys {
+            counts[if k == NULL {
+                tenant.entries()
+            } else {
+                k as usize
+            }] += 1;
+        }
+        for (k, &c) in counts.iter().enumerate().filter(|(_, &c)| c > 0) {
+            let name = if k == tenant.entries() {
+                ""
+            } else {
+                utf8(tenant.entry(k), input::TENANT)?
+            };
+            *self.tenant_rows.entry(name.to_string()).or_default() += c;
+        }
+        Ok(())
+    }
+
+    /// `TimeGenerated` of every row, and the latest time of the row group (its stored maximum,
+    /// scaled once: scaling keeps the order).
+    fn times(&mut self, rg: &RowGroupMetadata) -> Result<Values> {
+        let (tc, tb) = self.chunk(rg, input::TIME_GENERATED, PhysicalType::Int64)?;
+        let Some(scale) = nanos_per_unit(&tc.descriptor().descriptor.primitive_type) else {
+            return no("`TimeGenerated` has no timestamp unit");
+        };
+        if scale != self.scale {
+            return no("`TimeGenerated` stored in another unit than it reads as");
+        }
+        let time = read(tc, tb, rg.num_rows(), Width::Eight, Want::All, &mut self.cx)?;
+        let stored = time
+            .keys
+            .iter()
+            .filter(|&&k| k != NULL)
+            .map(|&k| time.int(k as usize));
+        let (lo, hi) = stored.fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if lo <= hi {
+            // A value whose scaling overflows (polars would wrap it around) is left to polars.
+            let out_of_range = || Error::Unsupported("time out of range".into());
+            lo.checked_mul(scale).ok_or_else(out_of_range)?;
+            let latest = hi.checked_mul(scale).ok_or_else(out_of_range)?;
+            self.max_time = self.max_time.max(Some(latest));
+        }
+        Ok(time)
+    }
+
+    /// Row `i`'s time in ns.
+    fn at(&self, time: &Values, i: usize) -> Result<Option<i64>> {
+        match time.keys[i] {
+            NULL => Ok(None),
+            k => match time.int(k as usize).checked_mul(self.scale) {
+                Some(t) => Ok(Some(t)),
+                None => no("time out of range"),
+            },
+        }
+    }
+
+    /// `Id`, `Result` and `TargetResources` of the candidates, and `InitiatedBy` of the
+    /// invites among them: only an invite's initiator matters (see `events::candidate_events`),
+    /// so the pages holding only redeems are never decompressed.
+    fn wide_columns(&mut self, rg: &RowGroupMetadata, hits: &[usize], op: &Values) -> Result<()> {
+        for name in [input::ID, input::RESULT, input::TARGET_RESOURCES] {
+            let v = self.strings(rg, name, Want::Rows(hits))?;
+            let dst = match name {
+                input::ID => &mut self.out.id,
+                input::RESULT => &mut self.out.result,
+                _ => &mut self.out.targets,
+            };
+            for j in 0..hits.len() {
+                dst.push(opt_string(v.get(j), name)?);
+            }
+        }
+        let invite: Vec<bool> = (0..op.entries())
+            .map(|k| {
+                utf8(op.entry(k), input::OPERATION_NAME).map(|s| s.to_lowercase() == INVITE_OP)
+            })
+            .collect::<Result<_>>()?;
+        let invites: Vec<usize> = hits
+            .iter()
+            .copied()
+            .filter(|&i| op.key_ok(i, &invite))
+            .collect();
+        let v = self.strings(rg, input::INITIATED_BY, Want::Rows(&invites))?;
+        let mut next = 0;
+        for &i in hits {
+            if invites.get(next) == Some(&i) {
+                self.out
+                    .initiated
+                    .push(opt_string(v.get(next), input::INITIATED_BY)?);
+                next += 1;
+            } else {
+                self.out.initiated.push(None);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether each entry matches `re` (a string column's predicate, once per entry).
+fn matches(v: &Values, re: &regex::Regex) -> Result<Vec<bool>> {
+    (0..v.entries())
+        .map(|k| utf8(v.entry(k), "filter column").map(|s| re.is_match(s)))
+        .collect()
+}
+
+/// The candidate rows gathered so far, column by column.
+#[derive(Default)]
+struct Gathered {
+    tenant: Vec<Option<String>>,
+    id: Vec<Option<String>>,
+    time: Vec<Option<i64>>,
+    category: Vec<Option<String>>,
+    operation: Vec<Option<String>>,
+    result: Vec<Option<String>>,
+    targets: Vec<Option<String>>,
+    initiated: Vec<Option<String>>,
+}
+
+impl Gathered {
+    /// The [`input::NEEDED`] columns, as polars' reader would give them.
+    fn frame(self) -> Result<DataFrame> {
+        let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
+        let time = Column::new(input::TIME_GENERATED.into(), self.time)
+            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
+            .or_else(|e| no(e.to_string()))?;
+        DataFrame::new_infer_height(vec![
+            s(input::TENANT, self.tenant),
+            s(input::ID, self.id),
+            time,
+            s(input::CATEGORY, self.category),
+            s(input::OPERATION_NAME, self.operation),
+            s(input::RESULT, self.result),
+            s(input::TARGET_RESOURCES, self.targets),
+            s(input::INITIATED_BY, self.initiated),
+        ])
+        .or_else(|e| no(e.to_string()))
+    }
+}
+
+fn utf8<'a>(b: &'a [u8], column: &str) -> Result<&'a str> {
+    std::str::from_utf8(b).or_else(|_| no(format!("`{column}`: invalid UTF-8")))
+}
+
+fn opt_string(b: Option<&[u8]>, column: &str) -> Result<Option<String>> {
+    b.map(|b| utf8(b, column).map(str::to_string)).transpose()
+}

@@ -1,0 +1,363 @@
+//! The scan of a whole archive: every listed object, through the cache where it holds the
+//! object, else fetched and read (`schedule`), folded in key order into one deduplicated event
+//! frame and the metrics of what was read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use polars::prelude::*;
+use polars_core::runtime::THREAD_POOL;
+use rayon::prelude::*;
+
+use super::cache::{Cache, Entry};
+use super::events::{dedup, extract_raws};
+use super::late::Raw;
+use super::object::{scan_object, Reader, Scan};
+use super::schedule::{self, Step};
+use super::scope::Scope;
+use crate::archive::{fetch_needed, ArchiveObject, Listing, Location};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::rule::columns::{empty_events, ev, input};
+
+/// Everything the later stages need from one pass over the archive.
+#[derive(Debug)]
+pub struct Extracted {
+    /// Deduplicated candidate events (see `rule::columns::ev`).
+    pub events: DataFrame,
+    pub metrics: ScanMetrics,
+    /// Latest `TimeGenerated` of any row read (the default as-of).
+    pub max_time: Option<i64>,
+    /// Rows per tenant, for every tenant seen in the rows read.
+    pub tenant_rows: BTreeMap<String, u64>,
+    pub duplicates_dropped: u64,
+    pub unparseable_json: u64,
+    /// Decoder-thread time spent scanning objects (summed over threads; objects read by polars'
+    /// reader include their event extraction).
+    pub decode_time: Duration,
+    /// Wall time of the one event-extraction pass over the late-read objects' candidate rows.
+    pub extract_time: Duration,
+}
+
+/// What the scan touched, for `summary.json` (in this order there).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ScanMetrics {
+    /// Objects read.
+    pub files: usize,
+    pub files_listed: usize,
+    /// Objects skipped whole: all their row groups out of the window, by their statistics.
+    pub files_pruned: usize,
+    /// Date folders not even listed: outside the window.
+    pub folders_pruned: usize,
+    pub row_groups_pruned: usize,
+    /// Total size of the objects read.
+    pub bytes: u64,
+    /// Bytes actually fetched from storage (footers and needed column chunks).
+    pub bytes_read: u64,
+    pub rows_scanned: u64,
+    /// Objects skipped with `--skip-bad-files`, with the reason.
+    pub bad_files: Vec<BadFile>,
+    /// Objects whose events came from the extraction cache, and objects extracted afresh.
+    pub cache_hits: usize,
+    pub cache_misses: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadFile {
+    pub key: String,
+    pub reason: String,
+}
+
+/// How to scan: what is in scope, where the cache is, and what to do with a bad object.
+pub(crate) struct ScanPlan<'a> {
+    pub(crate) scope: &'a Scope,
+    pub(crate) cache: Option<&'a Cache>,
+    pub(crate) skip_bad_files: bool,
+    pub(crate) progress: &'a Progress,
+    pub(crate) reader: Reader,
+}
+
+/// What became of one object.
+struct Outcome {
+    scan: Result<Option<Scan>>,
+    /// Its events came from the cache.
+    cached: bool,
+    bytes_read: u64,
+    row_groups_pruned: usize,
+    decode_time: Duration,
+}
+
+impl Outcome {
+    fn hit(entry: Entry) -> Self {
+        Outcome {
+            scan: Ok(Some(Scan::Events(entry))),
+            cached: true,
+            bytes_read: 0,
+            row_groups_pruned: 0,
+            decode_time: Duration::ZERO,
+        }
+    }
+
+    fn failed(e: Error) -> Self {
+        Outcome {
+            scan: Err(e),
+            cached: false,
+            bytes_read: 0,
+            row_groups_pruned: 0,
+            decode_time: Duration::ZERO,
+        }
+    }
+}
+
+/// Scans every listed object into events.
+pub(crate) fn scan_archive(
+    loc: &Location,
+    listing: &Listing,
+    plan: &ScanPlan,
+) -> Result<Extracted> {
+    let todo: Vec<&ArchiveObject> = listing.objects.iter().collect();
+    // Cache entries hold whole objects, so that every run can share them: with a cache the
+    // objects are read with no cut at all, and the run's scope is applied to their events.
+    let extract = match plan.cache {
+        Some(_) => Scope::everything(),
+        None => plan.scope.clone(),
+    };
+    plan.progress
+        .start(todo.len(), todo.iter().map(|o| o.size).sum());
+    let hits = lookup(loc, &todo, plan);
+    let outcomes = read_objects(loc, &todo, hits, &extract, plan)?;
+    let mut fold = Fold::new(listing);
+    for (i, outcome) in outcomes {
+        fold.add(todo[i], i, outcome, plan)?;
+    }
+    plan.progress.finish();
+    let (mut frames, raws) = (fold.frames, fold.raws);
+    // The late-read objects' candidate rows become events in one pass over all of them.
+    let extracting = std::time::Instant::now();
+    let raw_refs: Vec<&Raw> = raws.iter().map(|(_, r)| r).collect();
+    let extracted = extract_raws(&raw_refs, &extract)?;
+    let mut fresh = Vec::new();
+    for ((i, raw), events) in raws.into_iter().zip(extracted) {
+        if plan.cache.is_some() {
+            let entry = Entry {
+                events: events.clone(),
+                rows: raw.rows,
+                max_time: raw.max_time,
+                tenant_rows: raw.tenant_rows,
+            };
+            fresh.push((todo[i], entry));
+        }
+        frames.push((i, events));
+    }
+    if let Some(cache) = plan.cache {
+        THREAD_POOL.install(|| {
+            fresh
+                .par_iter()
+                .for_each(|(obj, entry)| store(cache, loc, obj, entry, plan.progress))
+        });
+    }
+    let extract_time = extracting.elapsed();
+    let events = combine(frames, plan.cache.is_some().then_some(plan.scope))?;
+    Ok(Extracted {
+        duplicates_dropped: events.1,
+        unparseable_json: events
+            .0
+            .column(ev::BAD_JSON)?
+            .as_materialized_series()
+            .sum::<u64>()?,
+        events: events.0,
+        metrics: fold.m,
+        max_time: fold.max_time,
+        tenant_rows: fold.tenant_rows,
+        decode_time: fold.decode_time,
+        extract_time,
+    })
+}
+
+/// Cache entries are looked up first, all at once: a warm rerun is nothing but these. An entry
+/// that cannot be read is a miss (and said).
+fn lookup(loc: &Location, todo: &[&ArchiveObject], plan: &ScanPlan) -> Vec<Option<Entry>> {
+    let Some(cache) = plan.cache else {
+        return todo.iter().map(|_| None).collect();
+    };
+    THREAD_POOL.install(|| {
+        todo.par_iter()
+            .map(|o| match cache.load(&loc.display, o) {
+                Ok(hit) => hit,
+                Err(e) => {
+                    plan.progress.warn(&format!("cache: {}", e.report()));
+                    None
+                }
+            })
+            .collect()
+    })
+}
+
+fn store(cache: &Cache, loc: &Location, obj: &ArchiveObject, entry: &Entry, progress: &Progress) {
+    if let Err(e) = cache.store(&loc.display, obj, entry) {
+        progress.warn(&format!("cannot cache `{}`: {}", obj.key, e.report()));
+    }
+}
+
+/// Fetches and reads every object that missed the cache; every outcome, by index.
+fn read_objects(
+    loc: &Location,
+    todo: &[&ArchiveObject],
+    hits: Vec<Option<Entry>>,
+    extract: &Scope,
+    plan: &ScanPlan,
+) -> Result<Vec<(usize, Outcome)>> {
+    let store = loc.store.clone();
+    let cut = Arc::new(extract.clone());
+    let fetch = move |obj: ArchiveObject| {
+        let (store, cut) = (store.clone(), cut.clone());
+        async move {
+            let keep = |meta: &_, rg| cut.row_group_may_hold(meta, rg);
+            fetch_needed(store.as_ref(), &obj, &input::NEEDED, keep).await
+        }
+    };
+    let decode = |i: usize, step: Step| {
+        let obj = todo[i];
+        let outcome = match step {
+            Step::Hit(entry) => Outcome::hit(entry),
+            Step::Fetched(Err(e)) => Outcome::failed(e),
+            Step::Fetched(Ok(f)) => read_fetched(loc, obj, f, extract, plan),
+        };
+        let fatal = match &outcome.scan {
+            Err(e) if e.is_bad_object() => !plan.skip_bad_files,
+            Err(_) => true,
+            Ok(_) => false,
+        };
+        plan.progress.advance(obj.size);
+        (outcome, fatal)
+    };
+    let mut outcomes = schedule::run(todo, hits, fetch, decode)?;
+    outcomes.sort_by_key(|(i, _)| *i);
+    Ok(outcomes)
+}
+
+/// Reads one fetched object; polars-read objects are cached at once (late-read ones once
+/// their events are extracted).
+fn read_fetched(
+    loc: &Location,
+    obj: &ArchiveObject,
+    f: crate::archive::Fetched,
+    extract: &Scope,
+    plan: &ScanPlan,
+) -> Outcome {
+    let (bytes_read, row_groups_pruned) = (f.bytes_read, f.row_groups_pruned);
+    let mut outcome = Outcome {
+        scan: Ok(None),
+        cached: false,
+        bytes_read,
+        row_groups_pruned,
+        decode_time: Duration::ZERO,
+    };
+    if f.is_empty() {
+        return outcome;
+    }
+    match scan_object(&obj.key, f, extract, plan.reader) {
+        Ok((scan, spent)) => {
+            if let (Some(cache), Scan::Events(entry)) = (plan.cache, &scan) {
+                store(cache, loc, obj, entry, plan.progress);
+            }
+            outcome.scan = Ok(Some(scan));
+            outcome.decode_time = spent;
+        }
+        Err(e) => outcome.scan = Err(e),
+    }
+    outcome
+}
+
+/// The outcomes folded in key order: metrics, row statistics, and the events or raw rows of
+/// each object read.
+struct Fold {
+    m: ScanMetrics,
+    max_time: Option<i64>,
+    tenant_rows: BTreeMap<String, u64>,
+    decode_time: Duration,
+    frames: Vec<(usize, DataFrame)>,
+    raws: Vec<(usize, Raw)>,
+}
+
+impl Fold {
+    fn new(listing: &Listing) -> Self {
+        Fold {
+            m: ScanMetrics {
+                files_listed: listing.objects.len(),
+                folders_pruned: listing.folders_pruned,
+                ..Default::default()
+            },
+            max_time: None,
+            tenant_rows: BTreeMap::new(),
+            decode_time: Duration::ZERO,
+            frames: Vec::new(),
+            raws: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, obj: &ArchiveObject, i: usize, o: Outcome, plan: &ScanPlan) -> Result<()> {
+        let m = &mut self.m;
+        self.decode_time += o.decode_time;
+        if plan.cache.is_some() {
+            if o.cached {
+                m.cache_hits += 1;
+            } else {
+                m.cache_misses += 1;
+            }
+        }
+        m.bytes_read += o.bytes_read;
+        m.row_groups_pruned += o.row_groups_pruned;
+        match o.scan {
+            Ok(None) => m.files_pruned += 1,
+            Ok(Some(scan)) => {
+                let (rows, latest, per_tenant) = scan.stats();
+                m.files += 1;
+                m.bytes += obj.size;
+                m.rows_scanned += rows;
+                self.max_time = self.max_time.max(latest);
+                for (t, n) in per_tenant {
+                    *self.tenant_rows.entry(t.clone()).or_default() += n;
+                }
+                plan.progress.rows(m.rows_scanned);
+                match scan {
+                    Scan::Events(e) => self.frames.push((i, e.events)),
+                    Scan::Raw(r) => self.raws.push((i, r)),
+                }
+            }
+            // Only the object's own fault: a store that stops answering (expired credentials,
+            // throttling) must stop the run, not thin out its evidence.
+            Err(e) if e.is_bad_object() && plan.skip_bad_files => {
+                plan.progress
+                    .warn(&format!("skipping `{}`: {}", obj.key, e.chain()));
+                m.bad_files.push(BadFile {
+                    key: obj.key.clone(),
+                    reason: e.chain(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
+
+/// The objects' events in key order (dedup keeps the first of equal deliveries), cut to
+/// `scope` when they were read whole, deduplicated; and how many duplicates were dropped.
+fn combine(mut frames: Vec<(usize, DataFrame)>, scope: Option<&Scope>) -> Result<(DataFrame, u64)> {
+    frames.sort_by_key(|(i, _)| *i);
+    let frames: Vec<LazyFrame> = frames.into_iter().map(|(_, f)| f.lazy()).collect();
+    let all = if frames.is_empty() {
+        empty_events()
+    } else {
+        concat(frames, UnionArgs::default())?.collect()?
+    };
+    let all = match scope {
+        Some(scope) => scope.cut(all)?,
+        None => all,
+    };
+    let before = all.height() as u64;
+    let events = dedup(all.lazy())?.collect()?;
+    let dropped = before - events.height() as u64;
+    Ok((events, dropped))
+}

@@ -1,0 +1,144 @@
+//! The scan's pipeline, and the job's concurrency model in one place:
+//!
+//! - **I/O** runs on the tokio runtime (`archive::runtime`): a feeder task keeps up to
+//!   [`IN_FLIGHT`] object fetches running ahead, in key order, and hands each fetched object
+//!   (or cache hit) over a bounded channel.
+//! - **Decoding** runs on the scan's decoder threads, twice the cores: each takes the next
+//!   object from the channel as soon as it is free (no batch barriers), so a slow object never
+//!   holds up the others. They wait on the channel, never on a future.
+//! - **Data-parallel work** (polars inside a decoder, the one extraction pass, cache reads and
+//!   writes, building the reports) runs on polars' own rayon pool, which the job shares rather
+//!   than adding one of its own.
+//!
+//! Results come back tagged with the object's index, and are put back in key order by the
+//! caller, so the first bad object reported is the first in key order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use futures::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::cache::Entry;
+use crate::archive::{spawn, ArchiveObject, Fetched};
+use crate::error::{Error, Result};
+
+/// Objects fetched ahead of the decoders; bounds memory to this many (sparse) objects.
+pub(super) const IN_FLIGHT: usize = 8;
+
+/// Decoder threads: twice the cores, because a decoder often waits (for its object's fetch,
+/// or inside polars for its own workers) and the cores should not. Measured: 2 threads
+/// 3.8–4.3 s, 4–8 threads 3.3–3.5 s on the 10 M-row benchmark (BENCHMARKS.md).
+fn decoders() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// What a decoder is handed: a cache hit, or the object's fetch as it ended.
+pub(super) enum Step {
+    Hit(Entry),
+    Fetched(Result<Fetched>),
+}
+
+/// Runs `decode` on every object of `todo` (`hits[i]` is object `i`'s cache entry, if any;
+/// the others are fetched with `fetch`). `decode` returns its outcome and whether it is fatal:
+/// after a fatal outcome no further object is handed out. Outcomes come back with their index,
+/// in no particular order.
+pub(super) fn run<T, F, Fut>(
+    todo: &[&ArchiveObject],
+    hits: Vec<Option<Entry>>,
+    fetch: F,
+    decode: impl Fn(usize, Step) -> (T, bool) + Sync,
+) -> Result<Vec<(usize, T)>>
+where
+    T: Send,
+    F: Fn(ArchiveObject) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Fetched>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<(usize, Step)>(1);
+    let objects: Vec<ArchiveObject> = todo.iter().map(|o| (*o).clone()).collect();
+    let feeder = spawn(feed(objects, hits, fetch, tx))?;
+    // A fatal outcome stops the feeder at once, so no decoder waits for one more fetch.
+    let stop = feeder.abort_handle();
+    let rx = Mutex::new(rx);
+    let failed = AtomicBool::new(false);
+    let results = Mutex::new(Vec::with_capacity(todo.len()));
+    let worker = || loop {
+        if failed.load(Ordering::Relaxed) {
+            break;
+        }
+        let next = rx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .blocking_recv();
+        // Checked again: the wait may have outlasted a fatal outcome elsewhere.
+        let (Some((i, step)), false) = (next, failed.load(Ordering::Relaxed)) else {
+            break;
+        };
+        let (out, fatal) = decode(i, step);
+        if fatal {
+            failed.store(true, Ordering::Relaxed);
+            stop.abort();
+        }
+        results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((i, out));
+    };
+    let started = std::thread::scope(|s| {
+        (0..decoders())
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("unredeemed-decode-{i}"))
+                    .spawn_scoped(s, worker)
+                    .map(|_| ())
+            })
+            .collect::<std::io::Result<Vec<()>>>()
+    });
+    // Done, or stopped: the feeder has nothing more to do either way.
+    feeder.abort();
+    started.map_err(Error::Runtime)?;
+    Ok(results.into_inner().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// The feeder: hits and fetches in key order, at most [`IN_FLIGHT`] ahead of the decoders.
+async fn feed<F, Fut>(
+    objects: Vec<ArchiveObject>,
+    hits: Vec<Option<Entry>>,
+    fetch: F,
+    tx: mpsc::Sender<(usize, Step)>,
+) where
+    F: Fn(ArchiveObject) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Fetched>> + Send + 'static,
+{
+    let steps = futures::stream::iter(objects.into_iter().zip(hits).enumerate())
+        .map(|(i, (obj, hit))| match hit {
+            Some(entry) => futures::future::ready((i, Step::Hit(entry))).left_future(),
+            None => {
+                // Its own task: fetches proceed in parallel, also while this one waits.
+                let key = obj.key.clone();
+                let handle = tokio::spawn(fetch(obj));
+                async move {
+                    let fetched = handle.await.unwrap_or_else(|e| {
+                        Err(Error::ObjectUnreadable {
+                            object: key,
+                            reason: Some(format!("fetch task failed: {e}")),
+                            source: None,
+                        })
+                    });
+                    (i, Step::Fetched(fetched))
+                }
+                .right_future()
+            }
+        })
+        // With the one waiting in the channel: IN_FLIGHT objects not yet handed out.
+        .buffered(IN_FLIGHT - 1);
+    futures::pin_mut!(steps);
+    // Room in the channel first, so that no object is held outside both.
+    while let Ok(permit) = tx.reserve().await {
+        match steps.next().await {
+            Some(step) => permit.send(step),
+            None => break,
+        }
+    }
+    // Err: the decoders stopped (a fatal outcome), nothing more is wanted.
+}

@@ -1,0 +1,138 @@
+//! What a run reads: the tenants asked for (`--tenant`) and the time window (`--since` .. T).
+//! Every cut of the scan is decided here, whichever stage applies it: folders while listing,
+//! row groups by their statistics, rows in polars' reader and in the late reader, and events
+//! already extracted (from the cache, whose entries hold whole objects).
+
+use polars::prelude::*;
+use polars_parquet::parquet::metadata::FileMetadata;
+
+use crate::archive::{folder_span, row_group_span, TimeWindow};
+use crate::error::Result;
+use crate::rule::columns::{ev, input};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Scope {
+    /// Only these tenants (all when empty); a null `TenantId` counts as `""`.
+    pub(crate) tenants: Vec<String>,
+    /// Rows before this instant (ns) are out.
+    pub(crate) since: Option<i64>,
+    /// T when it was given (`--as-of`): bounds which row groups can matter, never rows (the
+    /// rule itself cuts at T, and the default T is the archive's latest event).
+    pub(crate) until: Option<i64>,
+}
+
+impl Scope {
+    /// No cut at all: what an extraction-cache entry holds, so that every run can share it.
+    pub(crate) fn everything() -> Scope {
+        Scope::default()
+    }
+
+    /// Whether listing should walk the folders to prune them (else one flat listing).
+    pub(crate) fn prunes_folders(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// Can a folder (a path of folder names) hold rows in scope? Folders are pruned on the
+    /// `--since` side only: exporters may file a late event under a later folder than its
+    /// `TimeGenerated`, never an earlier one.
+    pub(crate) fn folder_may_hold(&self, folder: &str) -> bool {
+        let since_only = TimeWindow {
+            since: self.since,
+            until: None,
+        };
+        folder_span(folder).is_none_or(|(start, end)| since_only.overlaps(start, end - 1))
+    }
+
+    /// Can a row group hold rows in scope? Its `TimeGenerated` statistics are exact bounds,
+    /// so they prune on both sides.
+    pub(crate) fn row_group_may_hold(&self, meta: &FileMetadata, rg: usize) -> bool {
+        let w = TimeWindow {
+            since: self.since,
+            until: self.until,
+        };
+        w.is_open()
+            || row_group_span(meta, rg, input::TIME_GENERATED)
+                .is_none_or(|(min, max)| w.overlaps(min, max))
+    }
+
+    /// Rows in scope, as a predicate on an object's tenant (nulls already `""`) and time (ns)
+    /// expressions; `None` when every row is.
+    pub(crate) fn rows(&self, tenant: &Expr, time: &Expr) -> Option<Expr> {
+        let since = self.since.map(|s| time.clone().gt_eq(lit(s)));
+        let tenants = self
+            .tenants
+            .iter()
+            .map(|t| tenant.clone().eq(lit(t.as_str())))
+            .reduce(|a, b| a.or(b));
+        match (since, tenants) {
+            (Some(a), Some(b)) => Some(a.and(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether rows are cut by tenant at all.
+    pub(crate) fn cuts_tenants(&self) -> bool {
+        !self.tenants.is_empty()
+    }
+
+    /// Is a row of this tenant (`None`: null) in scope?
+    pub(crate) fn keeps_tenant(&self, tenant: Option<&[u8]>) -> bool {
+        let t = tenant.unwrap_or_default();
+        !self.cuts_tenants() || self.tenants.iter().any(|k| k.as_bytes() == t)
+    }
+
+    /// Is a row at this time (`None`: null) in scope?
+    pub(crate) fn keeps_time(&self, time: Option<i64>) -> bool {
+        self.since
+            .is_none_or(|since| time.is_some_and(|t| t >= since))
+    }
+
+    /// The rows of extracted events in scope.
+    pub(crate) fn cut(&self, events: DataFrame) -> Result<DataFrame> {
+        match self.rows(&col(ev::TENANT), &col(ev::TIME)) {
+            Some(pred) => Ok(events.lazy().filter(pred).collect()?),
+            None => Ok(events),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_instant;
+
+    #[test]
+    fn folders_are_pruned_on_the_since_side_only() {
+        let s = Scope {
+            since: Some(parse_instant("2026-03-01T00:00:00Z").unwrap()),
+            until: Some(parse_instant("2026-03-10T00:00:00Z").unwrap()),
+            ..Scope::default()
+        };
+        assert!(!s.folder_may_hold("y=2026/m=02/d=28"));
+        assert!(!s.folder_may_hold("y=2026/m=02"));
+        assert!(s.folder_may_hold("y=2026/m=03/d=01"));
+        assert!(s.folder_may_hold("y=2026"));
+        // Late events are filed under later folders: T never prunes a folder.
+        assert!(s.folder_may_hold("y=2026/m=03/d=11"));
+        assert!(s.folder_may_hold("no-dates"));
+        assert!(Scope::everything().folder_may_hold("y=2026/m=02/d=28"));
+    }
+
+    #[test]
+    fn null_tenants_count_as_empty() {
+        let s = Scope {
+            tenants: vec!["a".into(), "".into()],
+            ..Scope::default()
+        };
+        assert!(s.keeps_tenant(Some(b"a")));
+        assert!(s.keeps_tenant(None));
+        assert!(!s.keeps_tenant(Some(b"b")));
+        assert!(Scope::everything().keeps_tenant(Some(b"b")));
+        let since = Scope {
+            since: Some(10),
+            ..Scope::default()
+        };
+        assert!(since.keeps_time(Some(10)) && !since.keeps_time(Some(9)));
+        assert!(!since.keeps_time(None) && Scope::everything().keeps_time(None));
+    }
+}

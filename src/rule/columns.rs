@@ -1,0 +1,143 @@
+//! The vocabulary every stage shares: the archive's columns the job reads, the event frame the
+//! scan hands on, and the columns of every frame the job writes. Each name is spelled here
+//! once; stages import it, so a typo is a compile error rather than a `ColumnNotFound`.
+
+use polars::prelude::{Column, DataFrame, DataType};
+
+/// The tenant key, the same column in the archive, the events and every output frame.
+pub const TENANT: &str = "TenantId";
+/// The event's `Id`, passed through from the archive to findings and the baseline.
+pub const ID: &str = "Id";
+
+/// AuditLogs columns, as Log Analytics names them.
+pub mod input {
+    pub use super::{ID, TENANT};
+    pub const TIME_GENERATED: &str = "TimeGenerated";
+    pub const CATEGORY: &str = "Category";
+    pub const OPERATION_NAME: &str = "OperationName";
+    pub const RESULT: &str = "Result";
+    pub const TARGET_RESOURCES: &str = "TargetResources";
+    pub const INITIATED_BY: &str = "InitiatedBy";
+
+    /// The columns the job reads; every other column is ignored.
+    pub const NEEDED: [&str; 8] = [
+        TENANT,
+        ID,
+        TIME_GENERATED,
+        CATEGORY,
+        OPERATION_NAME,
+        RESULT,
+        TARGET_RESOURCES,
+        INITIATED_BY,
+    ];
+}
+
+/// Event frame columns (one row per candidate invite/redeem event).
+pub mod ev {
+    pub use super::{ID, TENANT};
+    /// Event time, i64 nanoseconds since the epoch, UTC.
+    pub const TIME: &str = "Time";
+    pub const IS_INVITE: &str = "IsInvite";
+    pub const RESULT_OK: &str = "ResultOk";
+    /// `TargetResources[0].userPrincipalName`.
+    pub const TR_UPN: &str = "TrUpn";
+    /// `TargetResources[0].displayName`.
+    pub const TR_DISPLAY: &str = "TrDisplay";
+    /// `InitiatedBy.user.userPrincipalName`.
+    pub const INIT_UPN: &str = "InitUpn";
+    /// `InitiatedBy.user.ipAddress`.
+    pub const INIT_IP: &str = "InitIp";
+    /// How many of this row's JSON values could not be parsed (0..=2).
+    pub const BAD_JSON: &str = "BadJson";
+}
+
+/// The event frame with no rows (an archive whose objects hold no guest events): the schema
+/// every object's events are normalised to.
+pub fn empty_events() -> DataFrame {
+    let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
+    let columns = vec![
+        s(ev::TENANT),
+        s(ev::ID),
+        Column::new_empty(ev::TIME.into(), &DataType::Int64),
+        Column::new_empty(ev::IS_INVITE.into(), &DataType::Boolean),
+        Column::new_empty(ev::RESULT_OK.into(), &DataType::Boolean),
+        s(ev::TR_UPN),
+        s(ev::TR_DISPLAY),
+        s(ev::INIT_UPN),
+        s(ev::INIT_IP),
+        Column::new_empty(ev::BAD_JSON.into(), &DataType::UInt32),
+    ];
+    DataFrame::new_infer_height(columns).expect("empty columns of one length")
+}
+
+/// Columns of the frames the job writes (findings, baseline, replay, sweep, suppressions).
+pub mod out {
+    pub use super::{ID, TENANT};
+
+    // Findings (`findings.parquet`), and the invite side of every other frame.
+    pub const TARGET_UPN: &str = "TargetUPN";
+    pub const INVITE_TIME: &str = "InviteTime";
+    pub const INVITE_INITIATOR: &str = "InviteInitiator";
+    pub const IP_ADDRESS: &str = "IPAddress";
+    /// T − InviteTime, seconds.
+    pub const PENDING_SECONDS: &str = "PendingSeconds";
+    /// `findings.parquet`, in order.
+    pub const FINDING: [&str; 7] = [
+        TENANT,
+        TARGET_UPN,
+        INVITE_TIME,
+        INVITE_INITIATOR,
+        IP_ADDRESS,
+        ID,
+        PENDING_SECONDS,
+    ];
+
+    // Suppressions: the finding columns plus the exclusion that suppressed it.
+    pub const RULE: &str = "Rule";
+    pub const REASON: &str = "Reason";
+
+    // Baseline (`baseline/time_to_redeem.parquet`, `baseline/by_tenant.parquet`).
+    pub const REDEEM_TIME: &str = "RedeemTime";
+    pub const TIME_TO_REDEEM_SECONDS: &str = "TimeToRedeemSeconds";
+    /// `baseline/time_to_redeem.parquet`, in order.
+    pub const TIME_TO_REDEEM: [&str; 8] = [
+        TENANT,
+        ID,
+        TARGET_UPN,
+        INVITE_TIME,
+        INVITE_INITIATOR,
+        IP_ADDRESS,
+        REDEEM_TIME,
+        TIME_TO_REDEEM_SECONDS,
+    ];
+    pub const INVITES: &str = "Invites";
+    pub const REDEEMED: &str = "Redeemed";
+    pub const PENDING: &str = "Pending";
+    pub const P50_SECONDS: &str = "P50Seconds";
+    pub const P90_SECONDS: &str = "P90Seconds";
+    pub const P95_SECONDS: &str = "P95Seconds";
+    pub const P99_SECONDS: &str = "P99Seconds";
+    pub const MAX_SECONDS: &str = "MaxSeconds";
+
+    // Replay (`replay/alerts.parquet`, `replay/by_tick.parquet`).
+    pub const EVALUATED_AT: &str = "EvaluatedAt";
+    pub const FIRST_ALERT: &str = "FirstAlert";
+    pub const ALERTS: &str = "Alerts";
+    pub const NEW_ALERTS: &str = "NewAlerts";
+
+    // Sweep (`sweep/sweep.parquet`, `sweep/suggested.parquet`).
+    pub const THRESHOLD_SECONDS: &str = "ThresholdSeconds";
+    pub const FLAGGED: &str = "Flagged";
+    pub const FLAGGED_LATER_REDEEMED: &str = "FlaggedLaterRedeemed";
+    pub const FLAGGED_STILL_PENDING: &str = "FlaggedStillPending";
+    pub const REDEEMED_WITHIN: &str = "RedeemedWithin";
+    pub const EXCLUDED: &str = "Excluded";
+    pub const GRACED: &str = "Graced";
+    pub const TARGET_QUANTILE: &str = "TargetQuantile";
+    pub const QUANTILE_SECONDS: &str = "QuantileSeconds";
+    pub const SUGGESTED_THRESHOLD_SECONDS: &str = "SuggestedThresholdSeconds";
+    pub const SUGGESTED_THRESHOLD: &str = "SuggestedThreshold";
+    pub const FLAGGED_AT_SUGGESTED: &str = "FlaggedAtSuggested";
+    pub const CURRENT_THRESHOLD_SECONDS: &str = "CurrentThresholdSeconds";
+    pub const FLAGGED_AT_CURRENT: &str = "FlaggedAtCurrent";
+}

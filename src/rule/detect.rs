@@ -1,0 +1,140 @@
+//! The rule, in its two readings.
+//!
+//! `sentinel` reproduces the hunting query literally, defects included (README, "Semantics in
+//! plain words"): redeem keys come from `userPrincipalName`, the join is case-sensitive with
+//! `""` joining `""`, and the threshold keeps invites *newer* than it. `intended` does what the
+//! rule means: an invite older than the threshold with no later successful redeem of the same
+//! guest.
+
+use polars::prelude::*;
+
+use super::columns::{ev, out};
+use super::model::{
+    all_invites, finding_order, intended_redeem_upn, invites, pair, redeems, seconds_between,
+    sentinel_redeem_key,
+};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Semantics {
+    /// What the rule means: invites older than the threshold and never redeemed.
+    Intended,
+    /// The Sentinel query read literally, for parity with what a SOC already runs.
+    Sentinel,
+}
+
+impl Semantics {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Semantics::Intended => "intended",
+            Semantics::Sentinel => "sentinel",
+        }
+    }
+}
+
+/// Parameters of one evaluation of the rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// T, ns since the epoch.
+    pub as_of: i64,
+    pub lookback: i64,
+    pub threshold: i64,
+}
+
+/// Findings at T, one row per invite event, with the output columns (InviteTime still i64).
+pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<DataFrame> {
+    let events = events
+        .clone()
+        .lazy()
+        .filter(col(ev::TIME).lt_eq(lit(w.as_of)));
+    let lo = w.as_of - w.lookback;
+    let raw = match semantics {
+        Semantics::Sentinel => {
+            let inv = invites(events.clone()).filter(col(out::INVITE_TIME).gt(lit(lo)));
+            let keys = redeems(events)
+                .filter(col(out::REDEEM_TIME).gt(lit(lo)))
+                .select([
+                    col(ev::TENANT),
+                    sentinel_redeem_key().alias(out::TARGET_UPN),
+                ]);
+            inv.join(
+                keys,
+                [col(ev::TENANT), col(out::TARGET_UPN)],
+                [col(ev::TENANT), col(out::TARGET_UPN)],
+                JoinArgs::new(JoinType::Anti),
+            )
+            .filter(col(out::INVITE_TIME).gt(lit(w.as_of - w.threshold)))
+        }
+        Semantics::Intended => pair(events, w.as_of).filter(
+            col(out::REDEEM_TIME)
+                .is_null()
+                .and(col(out::INVITE_TIME).gt(lit(lo)))
+                .and(col(out::INVITE_TIME).lt_eq(lit(w.as_of - w.threshold))),
+        ),
+    };
+    let found = raw
+        .select([
+            col(out::TENANT),
+            col(out::TARGET_UPN),
+            col(out::INVITE_TIME),
+            col(out::INVITE_INITIATOR),
+            col(out::IP_ADDRESS),
+            col(out::ID),
+            seconds_between(lit(w.as_of), col(out::INVITE_TIME)).alias(out::PENDING_SECONDS),
+        ])
+        .sort_by_exprs(
+            finding_order(),
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    Ok(found)
+}
+
+/// Names of the per-tenant counts [`event_counts`] returns.
+pub(crate) mod counts {
+    pub(crate) const INVITES: &str = "invites";
+    pub(crate) const APP_INITIATED_INVITES: &str = "app_initiated_invites";
+    pub(crate) const INVITES_WITHOUT_UPN: &str = "invites_without_upn";
+    pub(crate) const REDEEMS: &str = "redeems";
+    pub(crate) const REDEEMS_WITHOUT_UPN: &str = "redeems_without_upn";
+}
+
+/// Data-quality and volume counts per tenant (events up to T).
+pub(crate) fn event_counts(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
+    let events = events
+        .clone()
+        .lazy()
+        .filter(col(ev::TIME).lt_eq(lit(as_of)));
+    let initiator = || col(out::INVITE_INITIATOR);
+    let inv = all_invites(events.clone())
+        .group_by([col(ev::TENANT)])
+        .agg([
+            initiator().neq(lit("")).sum().alias(counts::INVITES),
+            initiator()
+                .eq(lit(""))
+                .sum()
+                .alias(counts::APP_INITIATED_INVITES),
+            initiator()
+                .neq(lit(""))
+                .and(col(out::TARGET_UPN).eq(lit("")))
+                .sum()
+                .alias(counts::INVITES_WITHOUT_UPN),
+        ]);
+    let red = redeems(events).group_by([col(ev::TENANT)]).agg([
+        len().alias(counts::REDEEMS),
+        intended_redeem_upn()
+            .is_null()
+            .sum()
+            .alias(counts::REDEEMS_WITHOUT_UPN),
+    ]);
+    let counted = inv
+        .join(
+            red,
+            [col(ev::TENANT)],
+            [col(ev::TENANT)],
+            JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+        )
+        .collect()?;
+    Ok(counted)
+}

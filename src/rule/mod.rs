@@ -1,0 +1,25 @@
+//! The rule: its vocabulary ([`columns`]), its model of invites, redeems and their pairing,
+//! detection in both readings, the time-to-redeem baseline, exclusion rules, and the files
+//! that configure it (`--config`, `--rule`).
+
+mod baseline;
+pub mod columns;
+mod config;
+mod detect;
+mod exclude;
+mod model;
+mod sentinel;
+
+pub(crate) use baseline::tenant_frame;
+pub use baseline::{by_tenant, time_to_redeem};
+pub use config::{Config, Params};
+pub(crate) use detect::{counts, event_counts};
+pub use detect::{findings, Semantics, Window};
+pub use exclude::Exclusions;
+pub(crate) use exclude::{counts as exclusion_counts, split as split_suppressed, EXCLUDED, GRACE};
+pub(crate) use model::{
+    category_pattern, finding_order, invites, operation_pattern, pair, redeems,
+    sentinel_redeem_key, INVITE_OP,
+};
+pub(crate) use sentinel::load_rule;
+pub use sentinel::Rule;

@@ -1,0 +1,192 @@
+//! The extraction cache: identical results with and without it, changed, added and deleted
+//! objects detected, corrupt entries rebuilt.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::*;
+
+fn cli(args: &[&str]) -> Output {
+    succeeded(
+        bin()
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap(),
+    )
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        cli(&[
+            "generate",
+            "--out",
+            archive.to_str().unwrap(),
+            "--tenants",
+            "3",
+            "--days",
+            "30",
+            "--start",
+            "2026-01-01",
+            "--rows-per-day",
+            "40",
+            "--invites-per-day",
+            "5",
+            "--seed",
+            "3",
+        ]);
+        Fixture { dir }
+    }
+
+    fn archive(&self) -> PathBuf {
+        self.dir.path().join("archive")
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Runs into a fresh output folder; `cache: false` means `--no-cache`.
+    fn run(&self, name: &str, cache: bool, extra: &[&str]) -> PathBuf {
+        let out = self.dir.path().join(name);
+        let (a, o, c) = (self.archive(), out.clone(), self.cache());
+        let mut args = vec![
+            "run",
+            "--quiet",
+            "--archive",
+            a.to_str().unwrap(),
+            "--out",
+            o.to_str().unwrap(),
+        ];
+        if cache {
+            args.extend(["--cache", c.to_str().unwrap()]);
+        } else {
+            args.push("--no-cache");
+        }
+        args.extend_from_slice(extra);
+        cli(&args);
+        out
+    }
+}
+
+/// Every report file under `out` except summary.json (timings and cache counts differ).
+fn reports(out: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(out)
+        .into_iter()
+        .filter(|(name, _)| name != "summary.json")
+        .collect()
+}
+
+fn counts(out: &Path) -> (u64, u64) {
+    let s = summary(out);
+    (
+        s["cache_hits"].as_u64().unwrap(),
+        s["cache_misses"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn cached_runs_equal_uncached_ones() {
+    let f = Fixture::new();
+    let plain = f.run("plain", false, &[]);
+    let first = f.run("first", true, &[]);
+    let second = f.run("second", true, &[]);
+    assert_eq!(counts(&first), (0, 30));
+    assert_eq!(counts(&second), (30, 0));
+    assert_eq!(summary(&plain)["cache_hits"], 0);
+    assert_eq!(reports(&plain), reports(&first));
+    assert_eq!(reports(&plain), reports(&second));
+    assert!(summary(&second)["findings"].as_u64().unwrap() > 0);
+    assert_eq!(
+        summary(&second)["bytes_read"],
+        0,
+        "nothing fetched on a full hit"
+    );
+
+    // Entries hold whole objects: a filtered run reuses them and still cuts correctly.
+    let tenant = summary(&plain)["tenants"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let extra = [
+        "--since",
+        "2026-01-15",
+        "--tenant",
+        tenant.as_str(),
+        "--semantics",
+        "sentinel",
+    ];
+    let cut_plain = f.run("cut-plain", false, &extra);
+    let cut_cached = f.run("cut-cached", true, &extra);
+    assert_eq!(counts(&cut_cached).1, 0);
+    assert_eq!(reports(&cut_plain), reports(&cut_cached));
+}
+
+#[test]
+fn changed_added_and_deleted_objects_are_detected() {
+    let f = Fixture::new();
+    f.run("warm", true, &[]);
+    let day = |d: u32| {
+        f.archive()
+            .join(format!("y=2026/m=01/d={d:02}/part-00000.parquet"))
+    };
+    // Change one object: replace it with another day's content (new size and time).
+    std::fs::copy(day(2), day(1)).unwrap();
+    // Delete one, add one.
+    std::fs::remove_file(day(3)).unwrap();
+    let extra = f.archive().join("y=2026/m=02/d=15/part-00000.parquet");
+    std::fs::create_dir_all(extra.parent().unwrap()).unwrap();
+    write_parquet(
+        &frame(&[invite(
+            "t-new",
+            "new-1",
+            "2026-01-20T00:00:00Z",
+            "g#EXT#@c",
+            "a@c",
+        )]),
+        &extra,
+    );
+
+    let cached = f.run("after", true, &[]);
+    assert_eq!(
+        counts(&cached),
+        (28, 2),
+        "the changed and the added object are re-read"
+    );
+    let plain = f.run("after-plain", false, &[]);
+    assert_eq!(reports(&plain), reports(&cached));
+    assert!(cached.join("tenant=t-new").is_dir());
+}
+
+#[test]
+fn a_corrupt_entry_is_rebuilt_not_trusted() {
+    let f = Fixture::new();
+    let warm = f.run("warm", true, &[]);
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(f.cache())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    entries.sort();
+    assert_eq!(entries.len(), 30);
+    std::fs::write(&entries[0], b"garbage").unwrap();
+    let json = entries[1].with_extension("json");
+    std::fs::write(&json, b"{\"identity\": \"somebody else\"").unwrap();
+    let again = f.run("again", true, &[]);
+    assert_eq!(counts(&again), (28, 2));
+    assert_eq!(reports(&warm), reports(&again));
+    assert_eq!(
+        counts(&f.run("third", true, &[])),
+        (30, 0),
+        "rebuilt entries are whole again"
+    );
+}

@@ -1,0 +1,15 @@
+//! The integration tests, one binary (it links polars once): whole CLI runs and library runs
+//! over real Parquet archives, against real storage emulators and real notebooks.
+
+mod baseline;
+mod cache;
+mod cli;
+mod common;
+mod exclusions;
+mod layouts;
+mod notebooks;
+mod reader;
+mod replay;
+mod semantics;
+mod storage;
+mod sweep;

@@ -1,0 +1,364 @@
+//! The late-materialized reader against polars' own: the same events, row counts and latest
+//! time for every page layout, encoding, codec, null pattern and row-group cut, and a clean
+//! fallback for layouts it does not read.
+
+use std::path::Path;
+
+use crate::common::*;
+use polars::prelude::*;
+use unredeemed::columns::ev;
+use unredeemed::progress::Progress;
+use unredeemed::time::parse_instant;
+use unredeemed::GenSpec;
+use unredeemed::Reader;
+use unredeemed::Scanned;
+
+fn scan(archive: &Path, reader: Reader, since: Option<&str>, tenants: &[&str]) -> Scanned {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = job(archive, &dir.path().join("out"), &Opts::default());
+    j.reader = reader;
+    j.since = since.map(ts);
+    j.tenants = tenants.iter().map(|t| t.to_string()).collect();
+    unredeemed::scan(&j, None, &Progress::new(true))
+        .unwrap_or_else(|e| panic!("{reader:?} on {}: {e}", archive.display()))
+}
+
+/// A generated archive from 2026-01-01 in a temporary folder: (folder, archive).
+fn generated(
+    tenants: u32,
+    days: u32,
+    rows_per_day: u32,
+    invites_per_day: f64,
+    seed: u64,
+    nested: bool,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let spec = GenSpec {
+        tenants,
+        days,
+        start: parse_instant("2026-01-01").unwrap(),
+        rows_per_day,
+        invites_per_day,
+        seed,
+        nested,
+        rows_per_file: 100_000,
+    };
+    generate_local(&spec, &archive);
+    (dir, archive)
+}
+
+/// Events in a canonical order, for comparison.
+fn sorted(events: &DataFrame) -> DataFrame {
+    events
+        .sort(
+            [ev::TENANT, ev::ID, ev::TIME, ev::TR_UPN, ev::INIT_UPN],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
+        .unwrap()
+}
+
+/// Both readers give the same events and statistics; returns how many events.
+fn assert_readers_agree(archive: &Path, since: Option<&str>, tenants: &[&str]) -> usize {
+    let late = scan(archive, Reader::Late, since, tenants);
+    let polars = scan(archive, Reader::Polars, since, tenants);
+    let (a, b) = (sorted(&late.x.events), sorted(&polars.x.events));
+    assert!(
+        a.equals_missing(&b),
+        "events differ on {}:\nlate {a}\npolars {b}",
+        archive.display()
+    );
+    assert_eq!(late.x.max_time, polars.x.max_time);
+    assert_eq!(late.x.tenant_rows, polars.x.tenant_rows);
+    assert_eq!(late.x.metrics.rows_scanned, polars.x.metrics.rows_scanned);
+    assert_eq!(late.x.duplicates_dropped, polars.x.duplicates_dropped);
+    assert_eq!(late.x.unparseable_json, polars.x.unparseable_json);
+    assert_eq!(late.tenants, polars.tenants);
+    a.height()
+}
+
+#[test]
+fn readers_agree_on_generated_archives() {
+    for (seed, tenants, days) in [(1, 3, 20), (2, 1, 8)] {
+        let (_dir, archive) = generated(tenants, days, 3_000, 6.0, seed, false);
+        let n = assert_readers_agree(&archive, None, &[]);
+        assert!(n > 50, "{n} events");
+        // The tenant and time cut are applied in the late reader too.
+        let first = scan(&archive, Reader::Polars, None, &[]).tenants[0].clone();
+        let cut = assert_readers_agree(&archive, Some("2026-01-05T12:00:00Z"), &[&first]);
+        assert!(cut > 0 && cut < n, "{cut} of {n}");
+    }
+}
+
+const ROWS: usize = 12_000;
+
+/// One column of `ROWS` values; `None` where `nulls` says so.
+fn strings(name: &str, f: impl Fn(usize) -> Option<String>) -> Column {
+    Column::new(
+        name.into(),
+        (0..ROWS).map(f).collect::<Vec<Option<String>>>(),
+    )
+}
+
+/// Candidates: the first and last rows, runs at multiples of 97 (pages of a few KiB hold a few
+/// dozen rows), and a dense block.
+fn is_candidate(i: usize) -> bool {
+    i == 0 || i == ROWS - 1 || i % 97 < 2 || (5000..5040).contains(&i)
+}
+
+/// A filler row's value: all distinct (`plain`), or repeating.
+fn filler(plain: bool, i: usize, what: &str) -> String {
+    if plain {
+        format!("{what}-{i}")
+    } else {
+        format!("{what}-{}", i % 3)
+    }
+}
+
+/// Row `i`'s `TargetResources`: nulls, JSON that does not parse, empty lists, guests.
+fn targets(i: usize, plain_filler: bool) -> Option<String> {
+    if i % 17 == 9 {
+        return None;
+    }
+    Some(if is_candidate(i) {
+        match i % 23 {
+            0 => "not json [".to_string(),
+            1 => "[]".to_string(),
+            _ => format!(
+                r#"[{{"userPrincipalName":"guest{}_ext.com#EXT#@t.onmicrosoft.com","displayName":"Guest {i}"}}]"#,
+                i % 50
+            ),
+        }
+    } else {
+        format!(
+            r#"[{{"id":"{}","type":"User"}}]"#,
+            filler(plain_filler, i, "obj")
+        )
+    })
+}
+
+/// Row `i`'s `InitiatedBy`: nulls, apps, users.
+fn initiated(i: usize) -> Option<String> {
+    if i % 19 == 7 {
+        return None;
+    }
+    Some(if i.is_multiple_of(8) {
+        r#"{"app":{"displayName":"Sync"}}"#.to_string()
+    } else {
+        format!(
+            r#"{{"user":{{"userPrincipalName":"admin{}@t.com","ipAddress":"10.0.0.{}"}}}}"#,
+            i % 4,
+            i % 200
+        )
+    })
+}
+
+/// An object of `ROWS` rows, times ascending, with candidates at the edges of the object and
+/// of many pages, spelled in every case and with every kind of null. `plain_filler`: the
+/// filler rows' values are all distinct, so the writer falls back from dictionary to PLAIN
+/// pages even for the narrow columns; otherwise the wide columns repeat and are
+/// dictionary-encoded.
+fn tricky_frame(plain_filler: bool) -> DataFrame {
+    let filler = |i: usize, what: &str| filler(plain_filler, i, what);
+    let t0 = ts("2026-02-01T00:00:00Z") / 1_000;
+    let times: Vec<Option<i64>> = (0..ROWS)
+        .map(|i| (i % 1013 != 5).then_some(t0 + i as i64 * 60_000_000))
+        .collect();
+    DataFrame::new_infer_height(vec![
+        strings("TenantId", |i| match i % 7 {
+            0 if i % 5 == 0 => None,
+            0 => Some(String::new()),
+            1 | 2 => Some("tenant-b".into()),
+            _ => Some("tenant-a".into()),
+        }),
+        strings("Id", |i| (i % 11 != 3).then(|| format!("id-{}", i % 9000))),
+        Column::new("TimeGenerated".into(), times)
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+        strings("Category", |i| {
+            Some(if is_candidate(i) {
+                [
+                    "UserManagement",
+                    "usermanagement",
+                    "USERMANAGEMENT",
+                    "Uſermanagement",
+                ][i % 4]
+                    .to_string()
+            } else if i % 13 == 0 {
+                "UserManagement".to_string()
+            } else {
+                filler(i, "Policy")
+            })
+        }),
+        strings("OperationName", |i| {
+            if i % 29 == 4 {
+                return None;
+            }
+            Some(if is_candidate(i) {
+                [
+                    "Invite external user",
+                    "Redeem external user invite",
+                    "INVITE EXTERNAL USER",
+                    "redeem External User invite",
+                    "Invite external user ",
+                ][i % 5]
+                    .to_string()
+            } else {
+                filler(i, "Update user")
+            })
+        }),
+        strings("Result", |i| match i % 6 {
+            0 => None,
+            1 => Some("failure".into()),
+            2 => Some("SUCCESS".into()),
+            _ => Some("success".into()),
+        }),
+        strings("TargetResources", |i| targets(i, plain_filler)),
+        strings("InitiatedBy", initiated),
+    ])
+    .unwrap()
+}
+
+fn write_with(
+    df: &DataFrame,
+    path: &Path,
+    codec: ParquetCompression,
+    page: Option<usize>,
+    group: Option<usize>,
+) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::File::create(path).unwrap();
+    ParquetWriter::new(&mut f)
+        .with_compression(codec)
+        .with_data_page_size(page)
+        .with_row_group_size(group)
+        .finish(&mut df.clone())
+        .unwrap();
+}
+
+#[test]
+fn readers_agree_on_every_page_layout_encoding_and_codec() {
+    let codecs = [
+        ParquetCompression::Zstd(None),
+        ParquetCompression::Snappy,
+        ParquetCompression::Uncompressed,
+        ParquetCompression::Gzip(None),
+        ParquetCompression::Lz4Raw,
+        ParquetCompression::Brotli(None),
+    ];
+    let mut cases = vec![];
+    for plain_filler in [false, true] {
+        for codec in codecs {
+            cases.push((plain_filler, codec, Some(2048), Some(2_500)));
+        }
+        cases.push((plain_filler, ParquetCompression::Zstd(None), None, None));
+        cases.push((
+            plain_filler,
+            ParquetCompression::Zstd(None),
+            Some(64 * 1024),
+            Some(5_000),
+        ));
+    }
+    let mut pruned_somewhere = false;
+    for (plain_filler, codec, page, group) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        write_with(
+            &tricky_frame(plain_filler),
+            // No date folders: the window must be cut by row-group statistics alone.
+            &archive.join("part-0.parquet"),
+            codec,
+            page,
+            group,
+        );
+        let what = format!("{codec:?} page {page:?} group {group:?} plain {plain_filler}");
+        // The layouts the case is meant to produce: dictionary or PLAIN pages.
+        let meta = polars_parquet::parquet::read::read_metadata(
+            &mut std::fs::File::open(archive.join("part-0.parquet")).unwrap(),
+        )
+        .unwrap();
+        let has_dict = |name: &str| {
+            meta.row_groups.iter().all(|rg| {
+                rg.columns_under_root_iter(name)
+                    .unwrap()
+                    .all(|c| c.dictionary_page_offset().is_some())
+            })
+        };
+        for name in ["Category", "OperationName", "TargetResources"] {
+            assert_eq!(has_dict(name), !plain_filler, "{what}: {name}");
+        }
+        let n = assert_readers_agree(&archive, None, &[]);
+        assert!(n > 200, "{what}: {n} events");
+        // A window that prunes the first row groups by their statistics, and a tenant cut
+        // that keeps the empty and null TenantId.
+        let since = Some("2026-02-05T00:00:00Z");
+        let cut = assert_readers_agree(&archive, since, &["", "tenant-b"]);
+        assert!(cut > 0 && cut < n, "{what}: {cut} of {n}");
+        if meta.row_groups.len() >= 3 {
+            pruned_somewhere = true;
+            let pruned = scan(&archive, Reader::Late, since, &[])
+                .x
+                .metrics
+                .row_groups_pruned;
+            assert!(pruned > 0, "{what}");
+        }
+    }
+    assert!(pruned_somewhere);
+}
+
+/// The same archive rewritten by DuckDB (another writer: `PLAIN_DICTIONARY` pages, `UTF8`
+/// converted types, its own page and row-group sizes), zstd and snappy: the late reader reads
+/// it, and both readers agree with each other and with the original.
+#[test]
+fn duckdb_written_objects_read_the_same() {
+    let python = venv_python("tests/requirements.txt");
+    let (dir, archive) = generated(2, 10, 2_000, 8.0, 11, false);
+    let original = assert_readers_agree(&archive, None, &[]);
+    for (codec, group) in [("zstd", 3_000), ("snappy", 100_000)] {
+        let out = dir.path().join(format!("duckdb-{codec}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let script = format!(
+            "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_parquet('{}/**/*.parquet') \
+             ORDER BY TimeGenerated) TO '{}/all.parquet' (FORMAT parquet, COMPRESSION {codec}, \
+             ROW_GROUP_SIZE {group})\")",
+            archive.display(),
+            out.display()
+        );
+        let status = std::process::Command::new(&python)
+            .args(["-c", &script])
+            .status()
+            .unwrap();
+        assert!(status.success(), "duckdb could not write {codec}");
+        let n = assert_readers_agree(&out, None, &[]);
+        assert_eq!(n, original, "{codec}");
+        let late = scan(&out, Reader::Late, None, &[]);
+        let first = scan(&archive, Reader::Late, None, &[]);
+        assert!(
+            sorted(&late.x.events).equals_missing(&sorted(&first.x.events)),
+            "{codec}"
+        );
+    }
+}
+
+#[test]
+fn nested_layouts_fall_back_to_polars() {
+    let (dir, archive) = generated(2, 6, 500, 5.0, 3, true);
+    let out = dir.path().join("out");
+    let mut j = job(&archive, &out, &Opts::default());
+    j.reader = Reader::Late;
+    let err = unredeemed::scan(&j, None, &Progress::new(true))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("late reader") && err.contains("TargetResources"),
+        "{err}"
+    );
+    let auto = scan(&archive, Reader::Auto, None, &[]);
+    let polars = scan(&archive, Reader::Polars, None, &[]);
+    assert!(sorted(&auto.x.events).equals_missing(&sorted(&polars.x.events)));
+    assert!(auto.x.events.height() > 10);
+}
