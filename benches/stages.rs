@@ -33,6 +33,8 @@ fn scan(dir: &std::path::Path, reader: Reader) -> Extracted {
         storage_options: vec![],
         skip_bad_files: false,
         cache: None,
+        plan: None,
+        require_cached: false,
         as_of: AsOf::Latest,
         lookback: parse_duration("14d").unwrap(),
         threshold: parse_duration("5d").unwrap(),

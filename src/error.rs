@@ -21,7 +21,8 @@ pub mod exit {
     pub const UNREADABLE: u8 = 3;
     /// A report could not be written.
     pub const WRITE: u8 = 4;
-    /// A bug, or the machine ran out of a resource (threads, memory).
+    /// A bug, the machine ran out of a resource (threads, memory), or a store stopped
+    /// answering: rerunning may help.
     pub const INTERNAL: u8 = 5;
 }
 
@@ -105,6 +106,16 @@ pub enum Error {
         source: Source,
     },
 
+    /// A store the job keeps its own state in (the extraction cache) did not answer (exit 5:
+    /// rerunning may help; exit 2 when it refused the credentials).
+    #[error("{what} `{location}` did not answer")]
+    Storage {
+        what: &'static str,
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+
     /// The I/O runtime could not start (exit 5).
     #[error("cannot start the I/O runtime")]
     Runtime(#[source] std::io::Error),
@@ -128,6 +139,10 @@ fn colon(reason: &Option<String>) -> String {
 impl Error {
     /// Exit status documented in `--help` and the README, by cause.
     pub fn exit_code(&self) -> u8 {
+        // Refused credentials are configuration, wherever they surface: rerunning cannot help.
+        if self.refused_credentials() {
+            return exit::USAGE;
+        }
         match self {
             Error::Usage(_) | Error::Invalid { .. } | Error::Input { .. } => exit::USAGE,
             Error::ArchiveUnreadable { .. }
@@ -137,8 +152,34 @@ impl Error {
             | Error::CorruptObject { .. }
             | Error::Unsupported(_) => exit::UNREADABLE,
             Error::Write { .. } => exit::WRITE,
-            Error::Runtime(_) | Error::Polars(_) | Error::Internal(_) => exit::INTERNAL,
+            Error::Storage { .. } | Error::Runtime(_) | Error::Polars(_) | Error::Internal(_) => {
+                exit::INTERNAL
+            }
         }
+    }
+
+    /// A store answered 401 or 403 somewhere in the chain.
+    fn refused_credentials(&self) -> bool {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = next {
+            if let Some(
+                object_store::Error::Unauthenticated { .. }
+                | object_store::Error::PermissionDenied { .. },
+            ) = e.downcast_ref::<object_store::Error>()
+            {
+                return true;
+            }
+            // Some requests (Azure listings) keep the status only in their message.
+            let text = e.to_string();
+            if ["status code: 401", "status code: 403"]
+                .iter()
+                .any(|s| text.contains(s))
+            {
+                return true;
+            }
+            next = e.source();
+        }
+        false
     }
 
     /// The message and its chain of sources on one line (the binary masks secrets in it).

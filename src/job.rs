@@ -1,8 +1,6 @@
 //! Validated jobs: what `cli` resolves the flags into before any work starts, and what every
 //! stage takes instead of the raw flags.
 
-use std::path::PathBuf;
-
 use crate::read::Reader;
 use crate::rule::{Exclusions, Rule, Semantics};
 
@@ -24,8 +22,12 @@ pub struct RunJob {
     /// `--storage-option KEY=VALUE` pairs, on top of the environment.
     pub storage_options: Vec<(String, String)>,
     pub skip_bad_files: bool,
-    /// Extraction cache folder; `None` disables it.
-    pub cache: Option<PathBuf>,
+    /// Extraction cache location (path or URL); `None` disables it (unless a plan names one).
+    pub cache: Option<String>,
+    /// `--plan`: the frozen objects and the cache to read them through.
+    pub plan: Option<String>,
+    /// `--require-cached`: an object without a cache entry is an error.
+    pub require_cached: bool,
     pub as_of: AsOf,
     pub lookback: i64,
     pub threshold: i64,
@@ -57,4 +59,29 @@ pub struct SweepJob {
     pub thresholds: Vec<i64>,
     /// Quantile of time-to-redeem the suggested threshold covers, in (0, 1].
     pub target_quantile: f64,
+}
+
+/// A validated `plan`.
+#[derive(Debug, Clone)]
+pub struct PlanJob {
+    pub archive: String,
+    pub cache: String,
+    pub shards: usize,
+    pub plan: String,
+    pub storage_options: Vec<(String, String)>,
+    pub since: Option<i64>,
+    pub tenants: Vec<String>,
+    pub quiet: bool,
+}
+
+/// A validated `extract`: the shard index is checked against the plan once it is read.
+#[derive(Debug, Clone)]
+pub struct ExtractJob {
+    pub plan: String,
+    pub(crate) shard: crate::cluster::ShardIndex,
+    /// Objects per cache segment.
+    pub segment_objects: usize,
+    pub storage_options: Vec<(String, String)>,
+    pub reader: Reader,
+    pub quiet: bool,
 }

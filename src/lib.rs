@@ -11,14 +11,16 @@
 //!   the baseline, exclusions and the files that configure them;
 //! - `analysis` is replay and sweep over the same events;
 //! - `report` writes `summary.json`, the per-tenant files and the table on stdout;
-//! - `commands` orchestrates them for `run`, `replay`, `sweep` and `generate` (the one seeded
-//!   data generator, `generate`).
+//! - `cluster` is the fan-out: plans, shards and their indexes;
+//! - `commands` orchestrates them for `run`, `replay`, `sweep`, `plan`, `extract` and
+//!   `generate` (the one seeded data generator, `generate`).
 //!
 //! Modules are crate-private; what tests, benches and the binary use is re-exported here.
 
 mod analysis;
 mod archive;
 pub mod cli;
+mod cluster;
 mod commands;
 pub mod error;
 mod generate;
@@ -32,7 +34,8 @@ pub mod time;
 pub use analysis::{parse_thresholds, replay_ticks, Replay, Sweep, MAX_TICKS};
 pub use archive::redact;
 pub use commands::{
-    assess, execute, generate, replay, run, scan, sweep, Assessed, RunOutcome, Scanned,
+    assess, execute, extract, generate, plan, replay, run, scan, sweep, Assessed, ExtractOutcome,
+    PlanOutcome, RunOutcome, Scanned,
 };
 pub use error::{Error, Result};
 pub use generate::{scenario, GenSpec, GenStats};

@@ -7,7 +7,7 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use bytes::Bytes;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, ObjectStore};
 use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::location::ArchiveObject;
@@ -89,11 +89,28 @@ struct Fetch<'a> {
 impl Fetch<'_> {
     /// Fetches `r`, which must come back whole (an object that shrank is a changed object).
     async fn get(&mut self, r: Range<u64>) -> Result<Bytes> {
-        let b = self
-            .store
-            .get_range(&self.obj.location, r.clone())
-            .await
-            .map_err(|e| Error::unreadable_by(&self.obj.key, e))?;
+        // If-Match on the listed ETag: an object rewritten since the listing (or the plan)
+        // is an error, never read as the version listed.
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(r.clone())),
+            if_match: self.obj.e_tag.clone(),
+            ..Default::default()
+        };
+        let got = async {
+            self.store
+                .get_opts(&self.obj.location, options)
+                .await?
+                .bytes()
+                .await
+        };
+        let b = got.await.map_err(|e| match e {
+            object_store::Error::Precondition { .. } => Error::ObjectUnreadable {
+                object: self.obj.key.clone(),
+                reason: Some("the object changed since it was listed (its ETag differs)".into()),
+                source: None,
+            },
+            e => Error::unreadable_by(&self.obj.key, e),
+        })?;
         self.check_len(&b, &r)?;
         Ok(b)
     }

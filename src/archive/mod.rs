@@ -8,12 +8,15 @@ mod location;
 mod prune;
 mod runtime;
 mod secrets;
+mod single;
 mod sink;
 
 pub(crate) use fetch::{fetch_needed, Fetched};
 pub(crate) use list::{list_archive, Listing};
 pub(crate) use location::{display_url, resolve, ArchiveObject, Location};
 pub(crate) use prune::{folder_span, nanos_per_unit, row_group_span, TimeWindow};
-pub(crate) use runtime::spawn;
+pub(crate) use runtime::{block_on, spawn};
+pub(crate) use secrets::is_secret_key;
 pub use secrets::redact;
+pub(crate) use single::named_object;
 pub(crate) use sink::Sink;

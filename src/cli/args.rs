@@ -21,13 +21,22 @@ pub struct JobArgs {
     /// Skip unreadable or corrupt objects (listed in summary.json) instead of stopping.
     #[arg(long)]
     pub skip_bad_files: bool,
-    /// Extraction cache folder: the events of each object, reused while the object is
-    /// unchanged. Default: $XDG_CACHE_HOME/unredeemed/extract or ~/.cache/unredeemed/extract.
-    #[arg(long, value_name = "DIR")]
-    pub cache: Option<std::path::PathBuf>,
+    /// Extraction cache (path or URL, as --archive): the events of each object, reused while
+    /// the object is unchanged. Default: $XDG_CACHE_HOME/unredeemed/extract or
+    /// ~/.cache/unredeemed/extract.
+    #[arg(long, value_name = "DIR|URL")]
+    pub cache: Option<String>,
     /// Do not read or write the extraction cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
+    /// Read the archive's objects as frozen by `unredeemed plan`, through the plan's cache
+    /// (which `extract` workers filled); replaces --archive and --cache.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["archive", "cache", "no_cache"])]
+    pub plan: Option<String>,
+    /// Fail (exit 3), naming the shards and objects, when an object has no cache entry,
+    /// instead of scanning it here.
+    #[arg(long, conflicts_with = "no_cache")]
+    pub require_cached: bool,
     /// How far back from the as-of time invites are considered (KQL timespan: 14d, 36h, 90m,
     /// 30s) [default: the config's, the rule file's, else 14d].
     #[arg(long, value_name = "DUR")]
@@ -142,6 +151,60 @@ pub struct GenerateArgs {
     /// Rows per output file (a day with more rows is split into several files).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows_per_file: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Archive root (path or URL), as for `run`.
+    #[arg(long)]
+    pub archive: String,
+    /// The extraction cache the workers fill and the final run reads (path or URL); every
+    /// worker must reach it.
+    #[arg(long, value_name = "DIR|URL")]
+    pub cache: String,
+    /// Number of shards (workers): the Indexed Job's completions, the array job's size.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub shards: u32,
+    /// Where to write the plan (path or URL of a JSON object).
+    #[arg(long, value_name = "URL")]
+    pub plan: String,
+    /// Extra object_store setting, KEY=VALUE; repeat for several. Non-secret ones are kept in
+    /// the plan for the workers; secrets come from each worker's environment.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub storage_options: Vec<(String, String)>,
+    /// Plan only the date folders that can hold events from this time on.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Plan only these tenants' folders (TenantId=…); repeat for several.
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<String>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// The plan written by `unredeemed plan` (path or URL).
+    #[arg(long, value_name = "URL")]
+    pub plan: String,
+    /// Shard to extract. Default: $JOB_COMPLETION_INDEX (Kubernetes Indexed Job), else
+    /// $AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job).
+    #[arg(long, value_name = "I")]
+    pub shard: Option<String>,
+    /// Extra object_store setting, KEY=VALUE, on top of the plan's.
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
+    pub storage_options: Vec<(String, String)>,
+    /// Objects per cache segment: each segment is written as soon as its objects are
+    /// extracted, so a preempted worker loses at most this many objects' work.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub segment_objects: u32,
+    /// Object reader, as for `run`.
+    #[arg(long, value_enum, default_value_t = Reader::Auto)]
+    pub reader: Reader,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 fn parse_option(text: &str) -> std::result::Result<(String, String), String> {

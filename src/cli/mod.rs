@@ -6,13 +6,13 @@ mod resolve;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{GenerateArgs, JobArgs, ReplayArgs, RunArgs, SweepArgs};
+pub use args::{ExtractArgs, GenerateArgs, JobArgs, PlanArgs, ReplayArgs, RunArgs, SweepArgs};
 
 macro_rules! storage_help {
     () => {
         "\
 Storage:
-  --archive and --out take a path, file://, az://container/prefix,
+  --archive, --out, --cache and --plan take a path, file://, az://container/prefix,
   abfs[s]://container@account.dfs.core.windows.net/prefix,
   https://account.blob.core.windows.net/container/prefix, s3://bucket/prefix or gs://bucket/prefix.
   Credentials and endpoints come from object_store's environment variables:
@@ -33,7 +33,8 @@ Exit codes:
   2  usage or configuration error (bad flag, duration or time)
   3  the archive could not be read (missing or corrupt object, missing or mistyped column)
   4  a report could not be written
-  5  internal error (a bug, or the machine ran out of a resource)"
+  5  internal error (a bug, the machine ran out of a resource, or a store stopped answering)
+A store refusing the credentials (401/403) is exit 2 wherever it happens."
     };
 }
 
@@ -68,6 +69,21 @@ pub enum Command {
         storage_help!(), "\n\n", exit_codes!()
     ))]
     Sweep(SweepArgs),
+    /// Freeze the archive's objects and split them into shards balanced by bytes, for
+    /// `extract` workers (a Kubernetes Indexed Job, an AWS Batch array job); writes the plan
+    /// and prints the shard table.
+    #[command(after_help = concat!(
+        "Example:\n  unredeemed plan --archive az://logs/audit --cache az://logs/cache --shards 32 --plan az://logs/plan.json\n\n",
+        storage_help!(), "\n\n", exit_codes!()
+    ))]
+    Plan(PlanArgs),
+    /// Extract one shard of a plan into its cache (objects already cached are skipped). The
+    /// shard is --shard, else $JOB_COMPLETION_INDEX, else $AWS_BATCH_JOB_ARRAY_INDEX.
+    #[command(after_help = concat!(
+        "Example:\n  JOB_COMPLETION_INDEX=3 unredeemed extract --plan az://logs/plan.json\n\n",
+        storage_help!(), "\n\n", exit_codes!()
+    ))]
+    Extract(ExtractArgs),
     /// Write a deterministic synthetic AuditLogs archive (Parquet) for tests, samples and benches.
     Generate(GenerateArgs),
 }

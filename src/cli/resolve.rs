@@ -1,10 +1,11 @@
 //! Flags → validated jobs: everything is parsed and checked here, before any work starts.
 
-use super::args::{GenerateArgs, JobArgs, ReplayArgs, RunArgs, SweepArgs};
+use super::args::{ExtractArgs, GenerateArgs, JobArgs, PlanArgs, ReplayArgs, RunArgs, SweepArgs};
 use crate::analysis::{check_quantile, parse_thresholds, tick_count};
+use crate::cluster::shard_index;
 use crate::error::{Error, Result};
 use crate::generate::GenSpec;
-use crate::job::{AsOf, ReplayJob, RunJob, SweepJob};
+use crate::job::{AsOf, ExtractJob, PlanJob, ReplayJob, RunJob, SweepJob};
 use crate::read::Cache;
 use crate::rule::{load_rule, Config, Params, Rule, Semantics};
 use crate::time::{now, parse_duration, parse_instant, NANOS_PER_SECOND};
@@ -55,11 +56,13 @@ impl JobArgs {
             out: self.out.clone(),
             storage_options: self.storage_options.clone(),
             skip_bad_files: self.skip_bad_files,
-            cache: if self.no_cache {
+            cache: if self.no_cache || self.plan.is_some() {
                 None
             } else {
                 self.cache.clone().or_else(Cache::default_dir)
             },
+            plan: self.plan.clone(),
+            require_cached: self.require_cached,
             as_of,
             lookback,
             threshold,
@@ -133,6 +136,34 @@ impl GenerateArgs {
             seed: self.seed,
             nested: self.nested,
             rows_per_file: self.rows_per_file.max(1),
+        })
+    }
+}
+
+impl PlanArgs {
+    pub fn resolve(&self) -> Result<PlanJob> {
+        Ok(PlanJob {
+            archive: self.archive.clone(),
+            cache: self.cache.clone(),
+            shards: self.shards as usize,
+            plan: self.plan.clone(),
+            storage_options: self.storage_options.clone(),
+            since: self.since.as_deref().map(parse_instant).transpose()?,
+            tenants: self.tenants.clone(),
+            quiet: self.quiet,
+        })
+    }
+}
+
+impl ExtractArgs {
+    pub fn resolve(&self) -> Result<ExtractJob> {
+        Ok(ExtractJob {
+            plan: self.plan.clone(),
+            shard: shard_index(self.shard.as_deref(), |k| std::env::var(k).ok())?,
+            segment_objects: self.segment_objects as usize,
+            storage_options: self.storage_options.clone(),
+            reader: self.reader,
+            quiet: self.quiet,
         })
     }
 }

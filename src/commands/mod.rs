@@ -1,16 +1,20 @@
 //! The commands: each resolves nothing itself (`cli` did) and only orchestrates the stages:
 //! scan (`read`), evaluate (`rule`, `analysis`), write (`report`).
 
+mod extract;
 mod generate;
 mod pipeline;
+mod plan;
 mod replay;
 mod run;
 mod sweep;
 
 use std::io::Write;
 
+pub use extract::{extract, ExtractOutcome};
 pub use generate::generate;
 pub use pipeline::{assess, scan, Assessed, Scanned};
+pub use plan::{plan, PlanOutcome};
 pub use replay::replay;
 pub use run::{run, RunOutcome};
 pub use sweep::sweep;
@@ -42,6 +46,19 @@ pub fn execute(command: Command) -> Result<u8> {
         }
         Command::Sweep(args) => {
             table(&sweep(&args.resolve()?)?);
+            Ok(exit::OK)
+        }
+        Command::Plan(args) => {
+            let outcome = plan(&args.resolve()?)?;
+            let _ = std::io::stdout().write_all(outcome.table.as_bytes());
+            Ok(exit::OK)
+        }
+        Command::Extract(args) => {
+            let o = extract(&args.resolve()?)?;
+            println!(
+                "shard {} of {} (plan {}): {} object(s), {} already cached, {} extracted, {} bytes fetched, {} segment(s) written",
+                o.shard, o.shards, o.plan, o.objects, o.already_cached, o.extracted, o.bytes_read, o.segments_written
+            );
             Ok(exit::OK)
         }
         Command::Generate(args) => {

@@ -3,14 +3,15 @@
 
 use polars::prelude::*;
 
-use crate::archive::{list_archive, resolve, Location, Sink};
+use crate::archive::{list_archive, named_object, resolve, ArchiveObject, Listing, Location, Sink};
+use crate::cluster::Plan;
 use crate::error::{Error, Result};
 use crate::job::{AsOf, RunJob};
 use crate::progress::Progress;
-use crate::read::{scan_archive, Cache, Extracted, ScanPlan, Scope};
+use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
 use crate::rule::{by_tenant, event_counts, findings, split_suppressed, time_to_redeem, Window};
-use crate::time::Laps;
+use crate::time::{format_instant, parse_instant, Laps};
 
 /// The archive read once: what `run`, `replay` and `sweep` all start from.
 pub struct Scanned {
@@ -21,48 +22,218 @@ pub struct Scanned {
     pub tenants: Vec<String>,
     pub(crate) list_seconds: f64,
     pub(crate) scan_seconds: f64,
+    /// The `--since` the events were cut to (the job's, else its plan's).
+    pub(crate) since: Option<i64>,
 }
 
-/// What `job` reads: its tenants, `--since`, and T when given.
-fn scope(job: &RunJob, until: Option<i64>) -> Scope {
-    Scope {
-        tenants: job.tenants.clone(),
-        since: job.since,
+/// What `job` reads: its tenants, `--since` (a plan's when the job gives none), and T when
+/// given.
+fn scope(job: &RunJob, plan: Option<&Plan>, until: Option<i64>) -> Result<Scope> {
+    let from_plan = plan
+        .and_then(|p| p.since.as_deref())
+        .map(parse_instant)
+        .transpose()?;
+    let tenants = match plan {
+        Some(p) if job.tenants.is_empty() => p.tenants.clone(),
+        _ => job.tenants.clone(),
+    };
+    Ok(Scope {
+        tenants,
+        since: job.since.or(from_plan),
         until,
-    }
+    })
 }
 
-/// Resolves the locations, lists and prunes the archive, and extracts its events up to `until`
-/// (`None`: everything).
+/// Where the objects come from: the archive listed now, or a plan's frozen objects; and the
+/// cache they are read through.
+struct Source {
+    archive: Location,
+    listing: Listing,
+    cache: Option<String>,
+    plan: Option<Plan>,
+    options: Vec<(String, String)>,
+    list_seconds: f64,
+}
+
+fn source(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<(Source, Scope)> {
+    let mut laps = Laps::new();
+    let Some(url) = &job.plan else {
+        let archive = resolve(&job.archive, &job.storage_options, false)?;
+        let scope = scope(job, None, until)?;
+        let listing = list_in_scope(&archive, &scope, progress)?;
+        let source = Source {
+            archive,
+            listing,
+            cache: job.cache.clone(),
+            plan: None,
+            options: job.storage_options.clone(),
+            list_seconds: laps.lap(),
+        };
+        return Ok((source, scope));
+    };
+    let plan = read_plan(url, &job.storage_options)?;
+    let options = plan_options(&plan, &job.storage_options);
+    let archive = resolve(&plan.archive, &options, false)?;
+    let listing = plan.listing(&archive, None);
+    let scope = scope(job, Some(&plan), until)?;
+    progress.log(&format!(
+        "plan {}: {} object(s) of {} in {} shard(s)",
+        plan.id,
+        plan.objects.len(),
+        archive.display,
+        plan.shards.len()
+    ));
+    let source = Source {
+        archive,
+        listing,
+        cache: Some(plan.cache.clone()),
+        plan: Some(plan),
+        options,
+        list_seconds: laps.lap(),
+    };
+    Ok((source, scope))
+}
+
+/// Lists the archive, entering only the folders that can hold something in `scope`.
+pub(super) fn list_in_scope(
+    archive: &Location,
+    scope: &Scope,
+    progress: &Progress,
+) -> Result<Listing> {
+    progress.log(&format!("listing {}", archive.display));
+    let descend = |folder: &str| scope.folder_may_hold(folder);
+    list_archive(
+        archive,
+        scope
+            .prunes_folders()
+            .then_some(&descend as &dyn Fn(&str) -> bool),
+    )
+}
+
+/// Reads and checks a plan.
+pub(super) fn read_plan(url: &str, options: &[(String, String)]) -> Result<Plan> {
+    let at = named_object(url, options, false)?;
+    Plan::parse(&at.display, &at.read("plan")?)
+}
+
+/// The plan's storage options, under the job's own (which win).
+pub(super) fn plan_options(plan: &Plan, job: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = plan
+        .storage_options
+        .iter()
+        .filter(|(k, _)| !job.iter().any(|(j, _)| j == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    all.extend(job.iter().cloned());
+    all
+}
+
+/// Lists and reads the cache's segments, or says why it is unusable.
+pub(super) fn open_cache(
+    spec: &str,
+    options: &[(String, String)],
+    archive: &Location,
+    progress: &Progress,
+) -> Result<(Cache, Loaded)> {
+    let cache = Cache::open(resolve(spec, options, true)?, &archive.display);
+    let names = cache.list()?;
+    let loaded = cache.read(&names)?;
+    for (name, why) in &loaded.damaged {
+        progress.warn(&format!(
+            "cache segment `{name}` is not used ({why}); its objects are extracted again"
+        ));
+    }
+    Ok((cache, loaded))
+}
+
+/// `--require-cached`: every object must have an entry; else which do not, by shard.
+fn require_cached(src: &Source, cache: &Cache, loaded: &Loaded) -> Result<()> {
+    let missing: Vec<&ArchiveObject> = src
+        .listing
+        .objects
+        .iter()
+        .filter(|o| !loaded.contains(&cache.identity(o)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let detail = match &src.plan {
+        Some(plan) => {
+            let shard_of = plan.shard_of();
+            let mut by_shard: std::collections::BTreeMap<usize, Vec<&str>> = Default::default();
+            for o in &missing {
+                let shard = shard_of.get(o.key.as_str()).copied().unwrap_or(0);
+                by_shard.entry(shard).or_default().push(&o.key);
+            }
+            let shards: Vec<String> = by_shard.keys().map(usize::to_string).collect();
+            let lines: Vec<String> = by_shard
+                .iter()
+                .map(|(s, keys)| format!("shard {s}: {}", keys.join(", ")))
+                .collect();
+            format!(
+                "shard(s) {} not extracted (rerun `unredeemed extract --shard I` for each); {}",
+                shards.join(", "),
+                lines.join("; ")
+            )
+        }
+        None => missing
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Err(Error::archive(
+        &src.archive.display,
+        Some(format!(
+            "--require-cached: {} of {} object(s) have no cache entry: {detail}",
+            missing.len(),
+            src.listing.objects.len()
+        )),
+        None,
+    ))
+}
+
+/// Resolves the locations, lists and prunes the archive (or takes a plan's objects), and
+/// extracts its events up to `until` (`None`: everything).
 pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Scanned> {
     let mut laps = Laps::new();
-    let archive = resolve(&job.archive, &job.storage_options, false)?;
-    let out = resolve(&job.out, &job.storage_options, true)?;
+    let (src, scope) = source(job, until, progress)?;
+    let out = resolve(&job.out, &src.options, true)?;
     if let Some(ex) = &job.exclusions {
         for w in &ex.warnings {
             progress.warn(w);
         }
     }
-    progress.log(&format!("listing {}", archive.display));
-    let scope = scope(job, until);
     laps.lap();
-    let descend = |folder: &str| scope.folder_may_hold(folder);
-    let listing = list_archive(
-        &archive,
-        scope
-            .prunes_folders()
-            .then_some(&descend as &dyn Fn(&str) -> bool),
-    )?;
-    let list_seconds = laps.lap();
-    let cache = job.cache.as_deref().map(Cache::open).transpose()?;
+    let cache = match &src.cache {
+        Some(spec) => Some(open_cache(spec, &src.options, &src.archive, progress)?),
+        None => None,
+    };
+    if let (true, Some((c, l))) = (job.require_cached, &cache) {
+        require_cached(&src, c, l)?;
+    }
     let plan = ScanPlan {
         scope: &scope,
-        cache: cache.as_ref(),
+        cache: cache.as_ref().map(|(c, l)| (c, l)),
         skip_bad_files: job.skip_bad_files,
         progress,
         reader: job.reader,
     };
-    let x = scan_archive(&archive, &listing, &plan)?;
+    let mut x = scan_archive(&src.archive, &src.listing, &plan)?;
+    if let Some((c, l)) = &cache {
+        x.metrics.cache_segments = l.segments.len();
+        match c.keep(l, &src.listing.objects, &x.fresh) {
+            Ok(kept) => {
+                if let Some(name) = &kept.written {
+                    progress.log(&format!(
+                        "cache: wrote segment {name} ({} segment(s) it replaces deleted)",
+                        kept.deleted
+                    ));
+                }
+            }
+            Err(e) => progress.warn(&format!("cannot cache: {}", e.report())),
+        }
+    }
     let scan_seconds = laps.lap();
     progress.log(&format!(
         "read {} of {} object(s) ({} pruned), {} rows, {} bytes fetched",
@@ -75,21 +246,22 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
     let tenants: Vec<String> = x
         .tenant_rows
         .keys()
-        .filter(|t| job.tenants.is_empty() || job.tenants.contains(t))
+        .filter(|t| scope.tenants.is_empty() || scope.tenants.contains(t))
         .cloned()
         .collect();
-    for t in &job.tenants {
+    for t in &scope.tenants {
         if !x.tenant_rows.contains_key(t) {
             progress.warn(&format!("tenant `{t}` has no rows in the archive"));
         }
     }
     Ok(Scanned {
-        archive,
+        archive: src.archive,
         out,
         x,
         tenants,
-        list_seconds,
+        list_seconds: src.list_seconds,
         scan_seconds,
+        since: scope.since,
     })
 }
 
@@ -159,7 +331,7 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         baseline_seconds,
         ..Timings::default()
     };
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         job,
         &s.archive.display,
         &s.x,
@@ -167,6 +339,7 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         &evaluated,
         timings,
     )?;
+    summary.since = s.since.map(format_instant);
     Ok(Assessed {
         window,
         findings: found,

@@ -13,7 +13,7 @@ mod schedule;
 mod scope;
 mod whole;
 
-pub(crate) use cache::Cache;
+pub(crate) use cache::{fnv, Cache, Loaded};
 pub use object::Reader;
 pub(crate) use scan::{scan_archive, ScanPlan};
 pub use scan::{BadFile, Extracted, ScanMetrics};

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polars::prelude::*;
-use polars_core::runtime::THREAD_POOL;
-use rayon::prelude::*;
 
-use super::cache::{Cache, Entry};
+use super::cache::{Cache, Entry, Loaded};
 use super::events::{dedup, extract_raws};
 use super::late::Raw;
 use super::object::{scan_object, Reader, Scan};
@@ -38,6 +36,8 @@ pub struct Extracted {
     pub decode_time: Duration,
     /// Wall time of the one event-extraction pass over the late-read objects' candidate rows.
     pub extract_time: Duration,
+    /// With a cache: the entries extracted afresh (identity, entry), in key order.
+    pub(crate) fresh: Vec<(String, Entry)>,
 }
 
 /// What the scan touched, for `summary.json` (in this order there).
@@ -61,6 +61,8 @@ pub struct ScanMetrics {
     /// Objects whose events came from the extraction cache, and objects extracted afresh.
     pub cache_hits: usize,
     pub cache_misses: usize,
+    /// Cache segments read (a warm run reads a handful, however many objects).
+    pub cache_segments: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,7 +74,8 @@ pub struct BadFile {
 /// How to scan: what is in scope, where the cache is, and what to do with a bad object.
 pub(crate) struct ScanPlan<'a> {
     pub(crate) scope: &'a Scope,
-    pub(crate) cache: Option<&'a Cache>,
+    /// The cache and the segments read from it.
+    pub(crate) cache: Option<(&'a Cache, &'a Loaded)>,
     pub(crate) skip_bad_files: bool,
     pub(crate) progress: &'a Progress,
     pub(crate) reader: Reader,
@@ -125,19 +128,18 @@ pub(crate) fn scan_archive(
     };
     plan.progress
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
-    let hits = lookup(loc, &todo, plan);
+    let hits = lookup(&todo, plan);
     let outcomes = read_objects(loc, &todo, hits, &extract, plan)?;
     let mut fold = Fold::new(listing);
     for (i, outcome) in outcomes {
         fold.add(todo[i], i, outcome, plan)?;
     }
     plan.progress.finish();
-    let (mut frames, raws) = (fold.frames, fold.raws);
+    let (mut frames, raws, mut fresh) = (fold.frames, fold.raws, fold.fresh);
     // The late-read objects' candidate rows become events in one pass over all of them.
     let extracting = std::time::Instant::now();
     let raw_refs: Vec<&Raw> = raws.iter().map(|(_, r)| r).collect();
     let extracted = extract_raws(&raw_refs, &extract)?;
-    let mut fresh = Vec::new();
     for ((i, raw), events) in raws.into_iter().zip(extracted) {
         if plan.cache.is_some() {
             let entry = Entry {
@@ -146,17 +148,18 @@ pub(crate) fn scan_archive(
                 max_time: raw.max_time,
                 tenant_rows: raw.tenant_rows,
             };
-            fresh.push((todo[i], entry));
+            fresh.push((i, entry));
         }
         frames.push((i, events));
     }
-    if let Some(cache) = plan.cache {
-        THREAD_POOL.install(|| {
-            fresh
-                .par_iter()
-                .for_each(|(obj, entry)| store(cache, loc, obj, entry, plan.progress))
-        });
-    }
+    fresh.sort_by_key(|(i, _)| *i);
+    let fresh = match plan.cache {
+        Some((cache, _)) => fresh
+            .into_iter()
+            .map(|(i, e)| (cache.identity(todo[i]), e))
+            .collect(),
+        None => Vec::new(),
+    };
     let extract_time = extracting.elapsed();
     let events = combine(frames, plan.cache.is_some().then_some(plan.scope))?;
     Ok(Extracted {
@@ -172,31 +175,18 @@ pub(crate) fn scan_archive(
         tenant_rows: fold.tenant_rows,
         decode_time: fold.decode_time,
         extract_time,
+        fresh,
     })
 }
 
-/// Cache entries are looked up first, all at once: a warm rerun is nothing but these. An entry
-/// that cannot be read is a miss (and said).
-fn lookup(loc: &Location, todo: &[&ArchiveObject], plan: &ScanPlan) -> Vec<Option<Entry>> {
-    let Some(cache) = plan.cache else {
-        return todo.iter().map(|_| None).collect();
-    };
-    THREAD_POOL.install(|| {
-        todo.par_iter()
-            .map(|o| match cache.load(&loc.display, o) {
-                Ok(hit) => hit,
-                Err(e) => {
-                    plan.progress.warn(&format!("cache: {}", e.report()));
-                    None
-                }
-            })
-            .collect()
-    })
-}
-
-fn store(cache: &Cache, loc: &Location, obj: &ArchiveObject, entry: &Entry, progress: &Progress) {
-    if let Err(e) = cache.store(&loc.display, obj, entry) {
-        progress.warn(&format!("cannot cache `{}`: {}", obj.key, e.report()));
+/// Cache entries are looked up first, all at once: a warm rerun is nothing but these.
+fn lookup(todo: &[&ArchiveObject], plan: &ScanPlan) -> Vec<Option<Entry>> {
+    match plan.cache {
+        Some((cache, loaded)) => todo
+            .iter()
+            .map(|o| loaded.get(&cache.identity(o)).cloned())
+            .collect(),
+        None => todo.iter().map(|_| None).collect(),
     }
 }
 
@@ -222,7 +212,7 @@ fn read_objects(
         let outcome = match step {
             Step::Hit(entry) => Outcome::hit(entry),
             Step::Fetched(Err(e)) => Outcome::failed(e),
-            Step::Fetched(Ok(f)) => read_fetched(loc, obj, f, extract, plan),
+            Step::Fetched(Ok(f)) => read_fetched(obj, f, extract, plan),
         };
         let fatal = match &outcome.scan {
             Err(e) if e.is_bad_object() => !plan.skip_bad_files,
@@ -237,10 +227,8 @@ fn read_objects(
     Ok(outcomes)
 }
 
-/// Reads one fetched object; polars-read objects are cached at once (late-read ones once
-/// their events are extracted).
+/// Reads one fetched object.
 fn read_fetched(
-    loc: &Location,
     obj: &ArchiveObject,
     f: crate::archive::Fetched,
     extract: &Scope,
@@ -259,9 +247,6 @@ fn read_fetched(
     }
     match scan_object(&obj.key, f, extract, plan.reader) {
         Ok((scan, spent)) => {
-            if let (Some(cache), Scan::Events(entry)) = (plan.cache, &scan) {
-                store(cache, loc, obj, entry, plan.progress);
-            }
             outcome.scan = Ok(Some(scan));
             outcome.decode_time = spent;
         }
@@ -279,6 +264,8 @@ struct Fold {
     decode_time: Duration,
     frames: Vec<(usize, DataFrame)>,
     raws: Vec<(usize, Raw)>,
+    /// Objects read by polars' reader, as cache entries.
+    fresh: Vec<(usize, Entry)>,
 }
 
 impl Fold {
@@ -294,6 +281,7 @@ impl Fold {
             decode_time: Duration::ZERO,
             frames: Vec::new(),
             raws: Vec::new(),
+            fresh: Vec::new(),
         }
     }
 
@@ -310,7 +298,13 @@ impl Fold {
         m.bytes_read += o.bytes_read;
         m.row_groups_pruned += o.row_groups_pruned;
         match o.scan {
-            Ok(None) => m.files_pruned += 1,
+            Ok(None) => {
+                m.files_pruned += 1;
+                // An object with no row group: cached as empty, so it is not read again.
+                if plan.cache.is_some() {
+                    self.fresh.push((i, Entry::empty()));
+                }
+            }
             Ok(Some(scan)) => {
                 let (rows, latest, per_tenant) = scan.stats();
                 m.files += 1;
@@ -322,7 +316,12 @@ impl Fold {
                 }
                 plan.progress.rows(m.rows_scanned);
                 match scan {
-                    Scan::Events(e) => self.frames.push((i, e.events)),
+                    Scan::Events(e) => {
+                        if plan.cache.is_some() && !o.cached {
+                            self.fresh.push((i, e.clone()));
+                        }
+                        self.frames.push((i, e.events));
+                    }
                     Scan::Raw(r) => self.raws.push((i, r)),
                 }
             }

@@ -167,26 +167,102 @@ fn changed_added_and_deleted_objects_are_detected() {
     assert!(cached.join("tenant=t-new").is_dir());
 }
 
-#[test]
-fn a_corrupt_entry_is_rebuilt_not_trusted() {
-    let f = Fixture::new();
-    let warm = f.run("warm", true, &[]);
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(f.cache())
-        .unwrap()
-        .map(|e| e.unwrap().path())
+/// The segments of the cache, by path (one folder per archive).
+fn segments(cache: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = tree(cache)
+        .into_iter()
+        .map(|(name, _)| cache.join(name))
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
         .collect();
-    entries.sort();
-    assert_eq!(entries.len(), 30);
-    std::fs::write(&entries[0], b"garbage").unwrap();
-    let json = entries[1].with_extension("json");
-    std::fs::write(&json, b"{\"identity\": \"somebody else\"").unwrap();
+    out.sort();
+    out
+}
+
+fn segments_read(out: &Path) -> u64 {
+    summary(out)["cache_segments"].as_u64().unwrap()
+}
+
+#[test]
+fn a_damaged_segment_is_rebuilt_not_trusted() {
+    let f = Fixture::new();
+    let warm = f.run("warm", true, &[]);
+    let segs = segments(&f.cache());
+    assert_eq!(segs.len(), 1, "one run writes one segment: {segs:?}");
+    let bytes = std::fs::read(&segs[0]).unwrap();
+    // Cut in half: the footer (with the index) is gone.
+    std::fs::write(&segs[0], &bytes[..bytes.len() / 2]).unwrap();
     let again = f.run("again", true, &[]);
-    assert_eq!(counts(&again), (28, 2));
+    assert_eq!(counts(&again), (0, 30));
     assert_eq!(reports(&warm), reports(&again));
-    assert_eq!(
-        counts(&f.run("third", true, &[])),
-        (30, 0),
-        "rebuilt entries are whole again"
+    assert_eq!(counts(&f.run("third", true, &[])), (30, 0), "rebuilt");
+}
+
+#[test]
+fn entries_of_another_archive_are_not_trusted() {
+    let f = Fixture::new();
+    let warm = f.run("warm", true, &[]);
+    let mine = segments(&f.cache());
+    // The same objects under another archive root: its entries carry that root.
+    let other = f.dir.path().join("other");
+    std::fs::rename(f.archive(), &other).unwrap();
+    let o = f.dir.path().join("other-out");
+    let c = f.cache();
+    cli(&[
+        "run",
+        "--quiet",
+        "--archive",
+        other.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--cache",
+        c.to_str().unwrap(),
+    ]);
+    std::fs::rename(&other, f.archive()).unwrap();
+    let theirs: Vec<PathBuf> = segments(&c)
+        .into_iter()
+        .filter(|p| !mine.contains(p))
+        .collect();
+    assert_eq!((mine.len(), theirs.len()), (1, 1), "one folder per archive");
+    assert_ne!(mine[0].parent(), theirs[0].parent());
+    // The other archive's segment in place of this archive's: whole, but not its objects.
+    std::fs::copy(&theirs[0], &mine[0]).unwrap();
+    let after = f.run("after", true, &[]);
+    assert_eq!(counts(&after), (0, 30), "foreign identities are misses");
+    assert_eq!(reports(&warm), reports(&after));
+}
+
+#[test]
+fn many_segments_are_compacted_into_one() {
+    let f = Fixture::new();
+    let held = f.dir.path().join("held");
+    std::fs::create_dir_all(&held).unwrap();
+    // Hold back ten days, then add one per run: each run writes a segment of its new day.
+    let day = |d: u32| {
+        f.archive()
+            .join(format!("y=2026/m=01/d={d:02}/part-00000.parquet"))
+    };
+    for d in 21..=30 {
+        std::fs::rename(day(d), held.join(format!("{d}.parquet"))).unwrap();
+    }
+    f.run("base", true, &[]);
+    let mut read = Vec::new();
+    for d in 21..=30 {
+        std::fs::rename(held.join(format!("{d}.parquet")), day(d)).unwrap();
+        let out = f.run(&format!("add-{d}"), true, &[]);
+        assert_eq!(counts(&out).1, 1, "day {d}: only the new object is read");
+        read.push(segments_read(&out));
+    }
+    assert!(
+        read.iter().all(|&n| n <= 9),
+        "never more than a handful: {read:?}"
     );
+    assert!(
+        read.contains(&9),
+        "compaction happens past 8 segments: {read:?}"
+    );
+    let warm = f.run("warm", true, &[]);
+    assert_eq!(counts(&warm), (30, 0));
+    assert!(segments_read(&warm) <= 2, "{}", segments_read(&warm));
+    let plain = f.run("plain", false, &[]);
+    assert_eq!(reports(&plain), reports(&warm));
 }

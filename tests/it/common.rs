@@ -169,6 +169,8 @@ pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
         storage_options: vec![],
         skip_bad_files: false,
         cache: None,
+        plan: None,
+        require_cached: false,
         as_of: o.as_of.map(|t| AsOf::At(ts(t))).unwrap_or(AsOf::Latest),
         lookback: parse_duration(o.lookback).unwrap(),
         threshold: parse_duration(o.threshold).unwrap(),

@@ -4,7 +4,9 @@
 mod baseline;
 mod cache;
 mod cli;
+mod cluster;
 mod common;
+mod deploy;
 mod exclusions;
 mod layouts;
 mod notebooks;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use polars::prelude::*;
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -35,9 +35,9 @@ fn free_port() -> u16 {
 }
 
 /// A server process, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
     _dir: tempfile::TempDir,
 }
 
@@ -80,7 +80,7 @@ fn start(bin: PathBuf, what: &str, args: impl FnOnce(u16, &Path) -> Vec<String>)
     }
 }
 
-fn azurite() -> Server {
+pub(crate) fn azurite() -> Server {
     let bin = tool(
         "UNREDEEMED_AZURITE",
         "node_modules/.bin/azurite-blob",
@@ -109,7 +109,7 @@ fn azurite() -> Server {
     })
 }
 
-fn moto() -> Server {
+pub(crate) fn moto() -> Server {
     let bin = tool(
         "UNREDEEMED_MOTO",
         ".venv/bin/moto_server",
@@ -123,7 +123,7 @@ fn moto() -> Server {
 }
 
 /// The Python helper (container/bucket creation, raw puts, downloads).
-fn helper(kind: &str, server: &Server, args: &[&str]) {
+pub(crate) fn helper(kind: &str, server: &Server, args: &[&str]) {
     let py = tool(
         "UNREDEEMED_PYTHON",
         ".venv/bin/python",
@@ -142,14 +142,14 @@ fn helper(kind: &str, server: &Server, args: &[&str]) {
     );
 }
 
-fn azure_env(server: &Server) -> Vec<(&'static str, String)> {
+pub(crate) fn azure_env(server: &Server) -> Vec<(&'static str, String)> {
     vec![
         ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
         ("AZURITE_BLOB_STORAGE_URL", server.endpoint.clone()),
     ]
 }
 
-fn s3_env(server: &Server) -> Vec<(&'static str, String)> {
+pub(crate) fn s3_env(server: &Server) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ENDPOINT", server.endpoint.clone()),
         ("AWS_ALLOW_HTTP", "true".into()),
@@ -344,13 +344,13 @@ fn azure_faults_are_clear_and_skippable() {
     );
     assert_eq!(s["findings"], 1);
 
-    // A wrong key: one clear line naming the URL, never the key.
+    // A wrong key: one clear line naming the URL, never the key; configuration, so exit 2.
     let wrong = "d3JvbmdrZXl3cm9uZ2tleXdyb25na2V5d3JvbmdrZXk=";
     let r = run(&[
         "--storage-option",
         &format!("azure_storage_account_key={wrong}"),
     ]);
-    assert_eq!(r.status.code(), Some(3));
+    assert_eq!(r.status.code(), Some(2));
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("az://logs/a"), "{err}");
     assert!(!err.contains(wrong), "the key leaked: {err}");
