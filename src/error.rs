@@ -21,8 +21,8 @@ pub mod exit {
     pub const UNREADABLE: u8 = 3;
     /// A report could not be written.
     pub const WRITE: u8 = 4;
-    /// A bug, the machine ran out of a resource (threads, memory), or a store stopped
-    /// answering: rerunning may help.
+    /// A bug, the machine ran out of a resource (threads, memory), or a store did not answer
+    /// (timeouts, connection failures, throttling, 5xx after retries): rerunning may help.
     pub const INTERNAL: u8 = 5;
 }
 
@@ -106,9 +106,10 @@ pub enum Error {
         source: Source,
     },
 
-    /// A store the job keeps its own state in (the extraction cache) did not answer (exit 5:
-    /// rerunning may help; exit 2 when it refused the credentials).
-    #[error("{what} `{location}` did not answer")]
+    /// The store the job keeps its own state in (the extraction cache) failed a request: exit
+    /// 5 when it did not answer (rerunning may help), else 2 (a missing container, refused
+    /// credentials: set-up).
+    #[error("{what} `{location}` failed")]
     Storage {
         what: &'static str,
         location: String,
@@ -143,8 +144,17 @@ impl Error {
         if self.refused_credentials() {
             return exit::USAGE;
         }
+        // A store that did not answer (after object_store's own retries): another attempt may
+        // succeed, so it must not read as a bad object.
+        if self.store_unavailable() {
+            return exit::INTERNAL;
+        }
         match self {
-            Error::Usage(_) | Error::Invalid { .. } | Error::Input { .. } => exit::USAGE,
+            // The cache's store answered, but no (a missing container, a bad path): set-up.
+            Error::Usage(_)
+            | Error::Invalid { .. }
+            | Error::Input { .. }
+            | Error::Storage { .. } => exit::USAGE,
             Error::ArchiveUnreadable { .. }
             | Error::MissingColumn { .. }
             | Error::WrongType { .. }
@@ -152,10 +162,27 @@ impl Error {
             | Error::CorruptObject { .. }
             | Error::Unsupported(_) => exit::UNREADABLE,
             Error::Write { .. } => exit::WRITE,
-            Error::Storage { .. } | Error::Runtime(_) | Error::Polars(_) | Error::Internal(_) => {
-                exit::INTERNAL
-            }
+            Error::Runtime(_) | Error::Polars(_) | Error::Internal(_) => exit::INTERNAL,
         }
+    }
+
+    /// A request to a store failed for want of an answer: a transport error, a timeout, 408,
+    /// 429 or 5xx. object_store's retry error is the one whose message starts so.
+    fn store_unavailable(&self) -> bool {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if text.starts_with("Error performing ") {
+                let status = text
+                    .split("status code: ")
+                    .nth(1)
+                    .and_then(|r| r.get(..3))
+                    .and_then(|c| c.parse::<u16>().ok());
+                return status.is_none_or(|c| c >= 500 || c == 408 || c == 429);
+            }
+            next = e.source();
+        }
+        false
     }
 
     /// A store answered 401 or 403 somewhere in the chain.

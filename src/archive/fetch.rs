@@ -7,6 +7,7 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{GetOptions, GetRange, ObjectStore};
 use polars_parquet::parquet::metadata::FileMetadata;
 
@@ -86,47 +87,80 @@ struct Fetch<'a> {
     bytes_read: u64,
 }
 
-impl Fetch<'_> {
-    /// Fetches `r`, which must come back whole (an object that shrank is a changed object).
-    async fn get(&mut self, r: Range<u64>) -> Result<Bytes> {
-        // If-Match on the listed ETag: an object rewritten since the listing (or the plan)
-        // is an error, never read as the version listed.
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(r.clone())),
-            if_match: self.obj.e_tag.clone(),
-            ..Default::default()
-        };
-        let got = async {
-            self.store
-                .get_opts(&self.obj.location, options)
-                .await?
-                .bytes()
-                .await
-        };
-        let b = got.await.map_err(|e| match e {
-            object_store::Error::Precondition { .. } => Error::ObjectUnreadable {
-                object: self.obj.key.clone(),
-                reason: Some("the object changed since it was listed (its ETag differs)".into()),
-                source: None,
-            },
-            e => Error::unreadable_by(&self.obj.key, e),
-        })?;
-        self.check_len(&b, &r)?;
-        Ok(b)
-    }
+/// Ranged requests closer than this are merged into one (object_store's own default).
+const COALESCE: u64 = 1024 * 1024;
 
-    fn check_len(&mut self, b: &Bytes, r: &Range<u64>) -> Result<()> {
-        if b.len() as u64 != r.end - r.start {
-            return Err(Error::ObjectUnreadable {
-                object: self.obj.key.clone(),
-                reason: Some(
-                    "the object changed while it was read (size differs from the listing)".into(),
-                ),
-                source: None,
-            });
+/// Ranged requests in flight at once for one object.
+const PARALLEL: usize = 10;
+
+/// Fetches `r` of `obj`, which must come back whole (an object that shrank is a changed
+/// object), with If-Match on the listed ETag: an object rewritten since the listing (or the
+/// plan) is an error, never read as the version listed.
+async fn get_matching(
+    store: &dyn ObjectStore,
+    obj: &ArchiveObject,
+    r: Range<u64>,
+) -> Result<Bytes> {
+    let options = GetOptions {
+        range: Some(GetRange::Bounded(r.clone())),
+        if_match: obj.e_tag.clone(),
+        ..Default::default()
+    };
+    let got = async { store.get_opts(&obj.location, options).await?.bytes().await };
+    let b = got.await.map_err(|e| match e {
+        object_store::Error::Precondition { .. } => Error::ObjectUnreadable {
+            object: obj.key.clone(),
+            reason: Some("the object changed since it was listed (its ETag differs)".into()),
+            source: None,
+        },
+        e => Error::unreadable_by(&obj.key, e),
+    })?;
+    if b.len() as u64 != r.end - r.start {
+        return Err(Error::ObjectUnreadable {
+            object: obj.key.clone(),
+            reason: Some(
+                "the object changed while it was read (size differs from the listing)".into(),
+            ),
+            source: None,
+        });
+    }
+    Ok(b)
+}
+
+/// Fetches every range of `ranges` (sorted by start), merging close ones, each request under
+/// the same If-Match.
+async fn get_all_matching(
+    store: &dyn ObjectStore,
+    obj: &ArchiveObject,
+    ranges: &[Range<u64>],
+) -> Result<Vec<Bytes>> {
+    let mut merged: Vec<Range<u64>> = Vec::new();
+    for r in ranges {
+        match merged.last_mut() {
+            Some(m) if r.start <= m.end.saturating_add(COALESCE) => m.end = m.end.max(r.end),
+            _ => merged.push(r.clone()),
         }
+    }
+    let fetched: Vec<Bytes> = futures::stream::iter(merged.iter().cloned())
+        .map(|r| get_matching(store, obj, r))
+        .buffered(PARALLEL)
+        .try_collect()
+        .await?;
+    Ok(ranges
+        .iter()
+        .map(|r| {
+            let i = merged.partition_point(|m| m.start <= r.start) - 1;
+            let start = merged[i].start;
+            fetched[i].slice((r.start - start) as usize..(r.end - start) as usize)
+        })
+        .collect())
+}
+
+impl Fetch<'_> {
+    async fn get(&mut self, r: Range<u64>) -> Result<Bytes> {
+        let b = get_matching(self.store, self.obj, r).await?;
         self.bytes_read += b.len() as u64;
-        Ok(())
+        Ok(b)
     }
 
     /// The footer: the tail read, then whatever of the footer lay before it. Returns where the
@@ -215,12 +249,9 @@ pub(crate) async fn fetch_needed(
             .filter(|(start, end)| start < end)
             .collect();
     let ranges: Vec<Range<u64>> = ranges.into_iter().map(|(s, e)| s..e).collect();
-    let got = store
-        .get_ranges(&obj.location, &ranges)
-        .await
-        .map_err(|e| Error::unreadable_by(&obj.key, e))?;
+    let got = get_all_matching(store, obj, &ranges).await?;
     for (r, b) in ranges.iter().zip(got) {
-        f.check_len(&b, r)?;
+        f.bytes_read += b.len() as u64;
         f.parts.push((r.start, b));
     }
     f.parts.sort_by_key(|(s, _)| *s);

@@ -138,7 +138,9 @@ where
             .map_err(|e| Error::Usage(format!("--storage-option `{k}` for `{display}`: {e}")))?;
         builder = with(builder, key, v);
     }
-    finish(builder).map_err(|e| Error::archive(display, None, Some(Box::new(e))))
+    // A store that cannot even be built is configuration (no account, a bad key format).
+    finish(builder)
+        .map_err(|e| Error::invalid(format!("cannot use storage location `{display}`"), e))
 }
 
 fn local(path: &Path, display: &str, create: bool) -> Result<Location> {

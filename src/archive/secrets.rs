@@ -30,6 +30,21 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         && !k.ends_with("access_key_id")
 }
 
+/// Does a `--storage-option` key name a setting that is not secret but reads like one (a
+/// switch, a file path, a key's id)? Such settings are kept where secrets are dropped (a plan).
+pub(crate) fn is_harmless_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "skip_signature",
+        "_file",
+        "key_id",
+        "bucket_key_enabled",
+        "unsigned_payload",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
 /// Remembers the secret values of the environment and of `options` (first call wins).
 pub(crate) fn register(options: &[(String, String)]) {
     let mut v: Vec<String> = SECRET_ENV

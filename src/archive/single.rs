@@ -63,8 +63,11 @@ pub(crate) fn named_object(
     if create {
         std::fs::create_dir_all(&parent).map_err(|e| Error::write(&parent, e))?;
     }
-    let store = LocalFileSystem::new_with_prefix(&parent)
-        .map_err(|e| Error::archive(&display, None, Some(e.into())))?;
+    let store = LocalFileSystem::new_with_prefix(&parent).map_err(|e| Error::Input {
+        what: "plan",
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
     Ok(NamedObject {
         display,
         store: Arc::new(store),

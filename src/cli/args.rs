@@ -175,7 +175,8 @@ pub struct PlanArgs {
     /// Plan only the date folders that can hold events from this time on.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Plan only these tenants' folders (TenantId=…); repeat for several.
+    /// Only these tenants: objects under another tenant's `TenantId=…` folder are left out of
+    /// the plan, and the final run keeps only their rows; repeat for several.
     #[arg(long = "tenant", value_name = "ID")]
     pub tenants: Vec<String>,
     /// No progress on stderr.

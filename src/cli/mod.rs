@@ -33,7 +33,8 @@ Exit codes:
   2  usage or configuration error (bad flag, duration or time)
   3  the archive could not be read (missing or corrupt object, missing or mistyped column)
   4  a report could not be written
-  5  internal error (a bug, the machine ran out of a resource, or a store stopped answering)
+  5  internal error (a bug, the machine ran out of a resource), or a store did not answer
+     (timeouts, connection failures, throttling, 5xx): worth a retry
 A store refusing the credentials (401/403) is exit 2 wherever it happens."
     };
 }

@@ -177,11 +177,7 @@ impl Plan {
                 key: o.key.clone(),
                 location: match &archive.single {
                     Some(single) if single.key == o.key => single.location.clone(),
-                    _ => archive
-                        .prefix
-                        .parts()
-                        .chain(ObjectPath::from(o.key.as_str()).parts())
-                        .collect(),
+                    _ => join_key(&archive.prefix, &o.key),
                 },
                 size: o.size,
                 e_tag: o.e_tag.clone(),
@@ -205,6 +201,16 @@ impl Plan {
             .map(|o| (o.key.as_str(), o.shard))
             .collect()
     }
+}
+
+/// The path of `key` (as listed: already in the store's encoding) under `prefix`.
+fn join_key(prefix: &ObjectPath, key: &str) -> ObjectPath {
+    let full = match prefix.as_ref() {
+        "" => key.to_string(),
+        p => format!("{p}/{key}"),
+    };
+    // A listed key is a valid path; should one not parse, encoding it is the best guess.
+    ObjectPath::parse(&full).unwrap_or_else(|_| ObjectPath::from(full.as_str()))
 }
 
 #[cfg(test)]

@@ -32,16 +32,15 @@ pub fn extract(job: &ExtractJob) -> Result<ExtractOutcome> {
     let cache = Cache::open(resolve(&plan.cache, &options, true)?, &archive.display);
     // Other shards' segments of this plan hold none of this shard's objects.
     let (others, own) = (plan.label_prefix(), plan.label(shard));
-    let names: Vec<String> = cache
-        .list()?
-        .into_iter()
-        .filter(|n| !n.starts_with(&others) || n.starts_with(&format!("{own}-")))
-        .collect();
-    let loaded = cache.read(&names)?;
+    let mine = format!("{own}-");
+    let cached = cache.identities(
+        |n| !n.starts_with(&others) || n.starts_with(&mine),
+        |w| progress.warn(w),
+    )?;
     let todo: Vec<_> = listing
         .objects
         .iter()
-        .filter(|o| !loaded.contains(&cache.identity(o)))
+        .filter(|o| !cached.contains(&cache.identity(o)))
         .cloned()
         .collect();
     progress.log(&format!(

@@ -37,6 +37,24 @@ fn scope(job: &RunJob, plan: Option<&Plan>, until: Option<i64>) -> Result<Scope>
         Some(p) if job.tenants.is_empty() => p.tenants.clone(),
         _ => job.tenants.clone(),
     };
+    if let Some(p) = plan.filter(|p| !p.tenants.is_empty()) {
+        if let Some(t) = tenants.iter().find(|t| !p.tenants.contains(t)) {
+            return Err(Error::Usage(format!(
+                "--tenant {t} is not among the plan's tenants ({}); plan again with it",
+                p.tenants.join(", ")
+            )));
+        }
+    }
+    if let (Some(asked), Some(planned)) = (job.since, from_plan) {
+        if asked < planned {
+            return Err(Error::Usage(format!(
+                "--since {} is earlier than the plan's --since {}: the plan holds no objects \
+                 from before it; plan again with the earlier --since",
+                format_instant(asked),
+                format_instant(planned)
+            )));
+        }
+    }
     Ok(Scope {
         tenants,
         since: job.since.or(from_plan),
@@ -102,12 +120,14 @@ pub(super) fn list_in_scope(
 ) -> Result<Listing> {
     progress.log(&format!("listing {}", archive.display));
     let descend = |folder: &str| scope.folder_may_hold(folder);
-    list_archive(
+    let mut listing = list_archive(
         archive,
         scope
             .prunes_folders()
             .then_some(&descend as &dyn Fn(&str) -> bool),
-    )
+    )?;
+    listing.objects.retain(|o| scope.key_may_hold(&o.key));
+    Ok(listing)
 }
 
 /// Reads and checks a plan.
@@ -136,14 +156,25 @@ pub(super) fn open_cache(
     progress: &Progress,
 ) -> Result<(Cache, Loaded)> {
     let cache = Cache::open(resolve(spec, options, true)?, &archive.display);
-    let names = cache.list()?;
-    let loaded = cache.read(&names)?;
-    for (name, why) in &loaded.damaged {
-        progress.warn(&format!(
-            "cache segment `{name}` is not used ({why}); its objects are extracted again"
-        ));
-    }
+    let loaded = cache.load(|_| true, |w| progress.warn(w))?;
     Ok((cache, loaded))
+}
+
+/// Shards and objects named in one message, at most.
+const SHOWN: usize = 20;
+
+/// The first few of `keys`, and how many more.
+fn some(keys: &[&str]) -> String {
+    let mut text = keys
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > SHOWN {
+        text.push_str(&format!(" and {} more", keys.len() - SHOWN));
+    }
+    text
 }
 
 /// `--require-cached`: every object must have an entry; else which do not, by shard.
@@ -168,19 +199,16 @@ fn require_cached(src: &Source, cache: &Cache, loaded: &Loaded) -> Result<()> {
             let shards: Vec<String> = by_shard.keys().map(usize::to_string).collect();
             let lines: Vec<String> = by_shard
                 .iter()
-                .map(|(s, keys)| format!("shard {s}: {}", keys.join(", ")))
+                .take(SHOWN)
+                .map(|(s, keys)| format!("shard {s}: {}", some(keys)))
                 .collect();
             format!(
                 "shard(s) {} not extracted (rerun `unredeemed extract --shard I` for each); {}",
-                shards.join(", "),
+                some(&shards.iter().map(String::as_str).collect::<Vec<_>>()),
                 lines.join("; ")
             )
         }
-        None => missing
-            .iter()
-            .map(|o| o.key.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        None => some(&missing.iter().map(|o| o.key.as_str()).collect::<Vec<_>>()),
     };
     Err(Error::archive(
         &src.archive.display,
@@ -222,15 +250,17 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
     let mut x = scan_archive(&src.archive, &src.listing, &plan)?;
     if let Some((c, l)) = &cache {
         x.metrics.cache_segments = l.segments.len();
-        match c.keep(l, &src.listing.objects, &x.fresh) {
-            Ok(kept) => {
-                if let Some(name) = &kept.written {
-                    progress.log(&format!(
-                        "cache: wrote segment {name} ({} segment(s) it replaces deleted)",
-                        kept.deleted
-                    ));
-                }
-            }
+        // A fresh listing that pruned no folder is the whole archive: what it lacks is gone.
+        let complete = src.plan.is_none() && src.listing.folders_pruned == 0;
+        match c.keep(l, &src.listing.objects, complete, &x.fresh) {
+            Ok(kept) if kept.written.is_some() => progress.log(&match kept.deleted {
+                0 => format!(
+                    "cache: {} object(s) written to a new segment",
+                    x.fresh.len()
+                ),
+                n => format!("cache: {n} segment(s) compacted into one"),
+            }),
+            Ok(_) => {}
             Err(e) => progress.warn(&format!("cannot cache: {}", e.report())),
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::pipeline::list_in_scope;
-use crate::archive::{display_url, is_secret_key, named_object, resolve};
+use crate::archive::{display_url, is_harmless_key, is_secret_key, named_object, resolve};
 use crate::cluster::Plan;
 use crate::error::Result;
 use crate::job::PlanJob;
@@ -37,12 +37,12 @@ pub fn plan(job: &PlanJob) -> Result<PlanOutcome> {
     let options: BTreeMap<String, String> = job
         .storage_options
         .iter()
-        .filter(|(k, _)| !is_secret_key(k))
+        .filter(|(k, _)| !is_secret_key(k) || is_harmless_key(k))
         .cloned()
         .collect();
     let plan = Plan::new(
-        &archive.display,
-        &display_url(&job.cache),
+        &absolute(&archive.display),
+        &absolute(&display_url(&job.cache)),
         options,
         (job.since.map(format_instant), job.tenants.clone()),
         &listing,
@@ -79,4 +79,13 @@ fn shard_table(plan: &Plan) -> String {
         if mean > 0.0 { max as f64 / mean } else { 1.0 }
     ));
     out
+}
+
+/// A local path made absolute (the workers do not share this working directory); URLs as
+/// given.
+fn absolute(spec: &str) -> String {
+    if spec.contains("://") {
+        return spec.to_string();
+    }
+    std::fs::canonicalize(spec).map_or_else(|_| spec.to_string(), |p| p.display().to_string())
 }

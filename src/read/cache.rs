@@ -92,10 +92,12 @@ pub(crate) struct Cache {
 #[derive(Default)]
 pub(crate) struct Loaded {
     entries: HashMap<String, Entry>,
-    /// Segment name → the identities it holds (segments that read back whole).
-    pub(crate) segments: BTreeMap<String, Vec<String>>,
-    /// Segments ignored: unreadable or damaged, with the reason.
+    /// The segments that read back whole.
+    pub(crate) segments: Vec<String>,
+    /// Segments ignored: damaged, with the reason.
     pub(crate) damaged: Vec<(String, String)>,
+    /// Segments listed but gone when read.
+    vanished: usize,
 }
 
 impl Loaded {
@@ -169,8 +171,8 @@ impl Cache {
         )
     }
 
-    /// The names of the segments in the cache (one listing).
-    pub(crate) fn list(&self) -> Result<Vec<String>> {
+    /// The segments in the cache, `(name, size)` by name (one listing).
+    pub(crate) fn list(&self) -> Result<Vec<(String, u64)>> {
         let listed = block_on(
             self.loc
                 .store
@@ -178,13 +180,123 @@ impl Cache {
                 .try_collect::<Vec<_>>(),
         )?
         .map_err(|e| self.unreadable(e))?;
-        let mut names: Vec<String> = listed
+        let mut names: Vec<(String, u64)> = listed
             .into_iter()
-            .filter_map(|m| m.location.filename().map(str::to_string))
-            .filter(|n| n.ends_with(".parquet") && !n.starts_with('.'))
+            .filter_map(|m| m.location.filename().map(|n| (n.to_string(), m.size)))
+            .filter(|(n, _)| n.ends_with(".parquet") && !n.starts_with('.'))
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Lists the segments `want` accepts and reads them whole. A segment that vanished in
+    /// between (another run compacted it) makes one more listing and read; a damaged one is
+    /// deleted (segments are written whole, so it can never become valid) and its objects are
+    /// extracted again.
+    pub(crate) fn load(&self, want: impl Fn(&str) -> bool, warn: impl Fn(&str)) -> Result<Loaded> {
+        let mut attempt = 0;
+        loop {
+            let names: Vec<String> = self
+                .list()?
+                .into_iter()
+                .map(|(n, _)| n)
+                .filter(|n| want(n))
+                .collect();
+            let loaded = self.read(&names)?;
+            attempt += 1;
+            if loaded.vanished == 0 || attempt == 2 {
+                self.drop_damaged(&loaded, &warn);
+                return Ok(loaded);
+            }
+        }
+    }
+
+    fn drop_damaged(&self, loaded: &Loaded, warn: &impl Fn(&str)) {
+        for (name, why) in &loaded.damaged {
+            warn(&format!(
+                "cache segment `{name}` is damaged ({why}): deleted, its objects are extracted again"
+            ));
+        }
+        let names: Vec<String> = loaded.damaged.iter().map(|(n, _)| n.clone()).collect();
+        if let Err(e) = self.delete(&names) {
+            warn(&format!(
+                "cannot delete damaged cache segments: {}",
+                e.report()
+            ));
+        }
+    }
+
+    /// The identities held by the segments `want` accepts, from their footers alone (a ranged
+    /// read each): what `extract` needs to skip what is cached. A segment whose footer does
+    /// not parse is deleted; one whose body is damaged is caught, and deleted, by the run
+    /// that reads it whole.
+    pub(crate) fn identities(
+        &self,
+        want: impl Fn(&str) -> bool,
+        warn: impl Fn(&str),
+    ) -> Result<HashSet<String>> {
+        let names: Vec<(String, u64)> = self.list()?.into_iter().filter(|(n, _)| want(n)).collect();
+        let got: Vec<(String, object_store::Result<Option<Bytes>>)> = block_on(
+            futures::stream::iter(names)
+                .map(|(name, size)| async move {
+                    let footer = self.footer(&name, size).await;
+                    (name, footer)
+                })
+                .buffered(CONCURRENCY)
+                .collect(),
+        )?;
+        let mut ids = HashSet::new();
+        let mut damaged = Loaded::default();
+        for (name, footer) in got {
+            let index = match footer {
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(e) => return Err(self.unreadable(e)),
+                Ok(None) => Err("no Parquet footer".to_string()),
+                Ok(Some(bytes)) => parse_index(&bytes, bytes.len() as u64),
+            };
+            match index {
+                Ok(index) => ids.extend(index.entries.into_iter().map(|e| e.identity)),
+                Err(why) => damaged.damaged.push((name, why)),
+            }
+        }
+        self.drop_damaged(&damaged, &warn);
+        Ok(ids)
+    }
+
+    /// The footer of a segment of `size` bytes (its metadata, length and magic); `None` when
+    /// it has none.
+    async fn footer(&self, name: &str, size: u64) -> object_store::Result<Option<Bytes>> {
+        const TAIL: u64 = 64 * 1024;
+        let path = self.path(name);
+        if size < 12 {
+            return Ok(None);
+        }
+        let tail = self
+            .loc
+            .store
+            .get_range(&path, size.saturating_sub(TAIL)..size)
+            .await?;
+        let n = tail.len();
+        if n < 8 || &tail[n - 4..] != b"PAR1" {
+            return Ok(None);
+        }
+        let len = u64::from(u32::from_le_bytes([
+            tail[n - 8],
+            tail[n - 7],
+            tail[n - 6],
+            tail[n - 5],
+        ])) + 8;
+        if len + 4 > size {
+            return Ok(None);
+        }
+        if len <= n as u64 {
+            return Ok(Some(tail.slice(n - len as usize..)));
+        }
+        self.loc
+            .store
+            .get_range(&path, size - len..size)
+            .await
+            .map(Some)
     }
 
     fn unreadable(&self, e: object_store::Error) -> Error {
@@ -202,7 +314,7 @@ impl Cache {
     /// Reads the segments `names`. A segment gone meanwhile (compacted by another run) or not
     /// whole is skipped, and its objects are extracted again; a store that refuses to answer
     /// is an error.
-    pub(crate) fn read(&self, names: &[String]) -> Result<Loaded> {
+    fn read(&self, names: &[String]) -> Result<Loaded> {
         let got: Vec<(String, object_store::Result<Bytes>)> = block_on(
             futures::stream::iter(names.iter().cloned())
                 .map(|name| async move {
@@ -216,6 +328,10 @@ impl Cache {
                 .buffered(CONCURRENCY)
                 .collect(),
         )?;
+        let vanished = got
+            .iter()
+            .filter(|(_, b)| matches!(b, Err(object_store::Error::NotFound { .. })))
+            .count();
         let parsed: Vec<(String, Parsed)> = THREAD_POOL.install(|| {
             got.into_par_iter()
                 .filter_map(|(name, bytes)| match bytes {
@@ -226,15 +342,17 @@ impl Cache {
                 .map(|r| r.map(|(name, b)| (name, parse_segment(b))))
                 .collect::<Result<Vec<_>>>()
         })?;
-        let mut loaded = Loaded::default();
+        let mut loaded = Loaded {
+            vanished,
+            ..Loaded::default()
+        };
         for (name, segment) in parsed {
             match segment {
                 Ok(entries) => {
-                    let ids = entries.iter().map(|(id, _)| id.clone()).collect();
                     for (id, entry) in entries {
                         loaded.entries.entry(id).or_insert(entry);
                     }
-                    loaded.segments.insert(name, ids);
+                    loaded.segments.push(name);
                 }
                 Err(reason) => loaded.damaged.push((name, reason)),
             }
@@ -315,9 +433,10 @@ fn segment_bytes(entries: &[(String, &Entry)]) -> PolarsResult<Vec<u8>> {
 /// A segment's entries (identity, entry), or why it cannot be trusted.
 type Parsed = std::result::Result<Vec<(String, Entry)>, String>;
 
-fn parse_segment(bytes: Bytes) -> Parsed {
-    let mut cursor = std::io::Cursor::new(bytes.as_ref());
-    let meta = polars_parquet::parquet::read::read_metadata(&mut cursor)
+/// The index in a footer (`bytes`: the footer's last `size` bytes or the whole segment).
+fn parse_index(bytes: &[u8], size: u64) -> std::result::Result<Index, String> {
+    let mut cursor = std::io::Cursor::new(bytes);
+    let meta = polars_parquet::parquet::read::read_metadata_with_size(&mut cursor, size)
         .map_err(|e| format!("unreadable footer: {e}"))?;
     let json = meta
         .key_value_metadata()
@@ -326,17 +445,24 @@ fn parse_segment(bytes: Bytes) -> Parsed {
         .find(|kv| kv.key == INDEX_KEY)
         .and_then(|kv| kv.value.clone())
         .ok_or("no index in the footer")?;
-    let index: Index = serde_json::from_str(&json).map_err(|e| format!("bad index: {e}"))?;
+    serde_json::from_str(&json).map_err(|e| format!("bad index: {e}"))
+}
+
+fn parse_segment(bytes: Bytes) -> Parsed {
+    let index = parse_index(&bytes, bytes.len() as u64)?;
     let events = ParquetReader::new(std::io::Cursor::new(bytes.as_ref()))
         .finish()
         .map_err(|e| format!("unreadable events: {e}"))?;
     if events.schema() != empty_events().schema() {
         return Err("the events' schema is not this version's".into());
     }
-    let total: u64 = index.entries.iter().map(|e| e.events).sum();
-    if total != events.height() as u64 {
+    let total = index
+        .entries
+        .iter()
+        .try_fold(0u64, |sum, e| sum.checked_add(e.events));
+    if total != Some(events.height() as u64) {
         return Err(format!(
-            "the index counts {total} events, the segment holds {}",
+            "the index's event counts do not add up to the {} events it holds",
             events.height()
         ));
     }
@@ -373,50 +499,56 @@ pub(crate) struct Kept {
 
 impl Cache {
     /// After a run over `listed`: its fresh entries written as one segment. When the run read
-    /// more than [`COMPACT_AT`] segments, every entry it used is written instead, and the
-    /// segments that holds whole (or whose other entries are older versions of listed
-    /// objects) are deleted, so the next warm run reads one segment.
+    /// more than [`COMPACT_AT`] segments, every entry it read is rewritten with them as one
+    /// segment, except older versions of listed objects and, when `listed` is the whole
+    /// archive (`complete`), entries of objects no longer in it; then every segment read is
+    /// deleted, so the next warm run reads one. Entries of objects a pruned listing did not
+    /// reach are carried over, never dropped.
     pub(crate) fn keep(
         &self,
         loaded: &Loaded,
         listed: &[ArchiveObject],
+        complete: bool,
         fresh: &[(String, Entry)],
     ) -> Result<Kept> {
         let compact = loaded.segments.len() + loaded.damaged.len() > COMPACT_AT;
         if fresh.is_empty() && !compact {
             return Ok(Kept::default());
         }
+        let mut entries: Vec<(String, &Entry)> =
+            fresh.iter().map(|(id, e)| (id.clone(), e)).collect();
         if !compact {
-            let entries: Vec<(String, &Entry)> =
-                fresh.iter().map(|(id, e)| (id.clone(), e)).collect();
             let name = self.write("run", &entries)?;
             return Ok(Kept {
                 written: Some(name),
                 deleted: 0,
             });
         }
-        let fresh: HashMap<&str, &Entry> = fresh.iter().map(|(id, e)| (id.as_str(), e)).collect();
-        let mut entries: Vec<(String, &Entry)> = Vec::new();
-        let mut current: HashSet<&str> = HashSet::new();
-        for obj in listed {
-            let id = self.identity(obj);
-            current.insert(obj.key.as_str());
-            if let Some(e) = fresh.get(id.as_str()).copied().or_else(|| loaded.get(&id)) {
-                entries.push((id, e));
-            }
-        }
+        let current: HashMap<&str, String> = listed
+            .iter()
+            .map(|o| (o.key.as_str(), self.identity(o)))
+            .collect();
+        let written: HashSet<String> = entries.iter().map(|(id, _)| id.clone()).collect();
+        let mut carried: Vec<(&String, &Entry)> = loaded
+            .entries
+            .iter()
+            .filter(|(id, _)| !written.contains(*id))
+            .filter(
+                |(id, _)| match id.split('\n').nth(2).and_then(|k| current.get(k)) {
+                    Some(now) => now == *id,
+                    None => !complete,
+                },
+            )
+            .collect();
+        carried.sort_by(|a, b| a.0.cmp(b.0));
+        entries.extend(carried.into_iter().map(|(id, e)| (id.clone(), e)));
         let name = self.write("run", &entries)?;
-        let kept: HashSet<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
-        // An identity whose key is listed but which is not kept is an older version of it.
-        let replaced = |id: &str| {
-            kept.contains(id) || id.split('\n').nth(2).is_some_and(|k| current.contains(k))
-        };
         let stale: Vec<String> = loaded
             .segments
             .iter()
-            .filter(|(n, ids)| **n != name && ids.iter().all(|id| replaced(id)))
-            .map(|(n, _)| n.clone())
-            .chain(loaded.damaged.iter().map(|(n, _)| n.clone()))
+            .chain(loaded.damaged.iter().map(|(n, _)| n))
+            .filter(|n| **n != name)
+            .cloned()
             .collect();
         self.delete(&stale)?;
         Ok(Kept {

@@ -43,6 +43,20 @@ impl Scope {
         folder_span(folder).is_none_or(|(start, end)| since_only.overlaps(start, end - 1))
     }
 
+    /// Can an object hold rows in scope, by its key? An object under a `TenantId=<id>` folder
+    /// (hive partitioning by tenant) holds only that tenant's rows.
+    pub(crate) fn key_may_hold(&self, key: &str) -> bool {
+        if self.tenants.is_empty() {
+            return true;
+        }
+        key.split('/').all(|segment| match segment.split_once('=') {
+            Some((k, v)) if k.eq_ignore_ascii_case("TenantId") => {
+                self.tenants.iter().any(|t| t.eq_ignore_ascii_case(v))
+            }
+            _ => true,
+        })
+    }
+
     /// Can a row group hold rows in scope? Its `TimeGenerated` statistics are exact bounds,
     /// so they prune on both sides.
     pub(crate) fn row_group_may_hold(&self, meta: &FileMetadata, rg: usize) -> bool {
@@ -99,6 +113,23 @@ impl Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_folders_prune_only_with_tenants_asked_for() {
+        let key = "TenantId=AAA/y=2026/part-0.parquet";
+        assert!(Scope::everything().key_may_hold(key));
+        let only = |t: &str| Scope {
+            tenants: vec![t.into()],
+            ..Scope::default()
+        };
+        assert!(only("aaa").key_may_hold(key), "GUIDs compare without case");
+        assert!(!only("bbb").key_may_hold(key));
+        assert!(!only("bbb").key_may_hold("x/tenantid=aaa/p.parquet"));
+        assert!(
+            only("bbb").key_may_hold("y=2026/m=01/p.parquet"),
+            "no tenant folder"
+        );
+    }
     use crate::time::parse_instant;
 
     #[test]

@@ -245,24 +245,76 @@ fn many_segments_are_compacted_into_one() {
         std::fs::rename(day(d), held.join(format!("{d}.parquet"))).unwrap();
     }
     f.run("base", true, &[]);
+    // The additions run with --since: the listing skips the early folders, whose entries must
+    // survive every compaction all the same.
+    let since = ["--since", "2026-01-15"];
     let mut read = Vec::new();
     for d in 21..=30 {
         std::fs::rename(held.join(format!("{d}.parquet")), day(d)).unwrap();
-        let out = f.run(&format!("add-{d}"), true, &[]);
+        let out = f.run(&format!("add-{d}"), true, &since);
         assert_eq!(counts(&out).1, 1, "day {d}: only the new object is read");
         read.push(segments_read(&out));
     }
+    assert!(read.iter().all(|&n| n <= 9), "a handful at most: {read:?}");
+    assert!(read.contains(&9), "compaction past 8 segments: {read:?}");
+    for i in 0..3 {
+        let again = f.run(&format!("again-{i}"), true, &since);
+        assert!(
+            segments_read(&again) <= 2,
+            "no growth: {}",
+            segments_read(&again)
+        );
+    }
     assert!(
-        read.iter().all(|&n| n <= 9),
-        "never more than a handful: {read:?}"
-    );
-    assert!(
-        read.contains(&9),
-        "compaction happens past 8 segments: {read:?}"
+        segments(&f.cache()).len() <= 2,
+        "{:?}",
+        segments(&f.cache())
     );
     let warm = f.run("warm", true, &[]);
-    assert_eq!(counts(&warm), (30, 0));
-    assert!(segments_read(&warm) <= 2, "{}", segments_read(&warm));
+    assert_eq!(
+        counts(&warm),
+        (30, 0),
+        "pruned-out entries were carried over"
+    );
     let plain = f.run("plain", false, &[]);
     assert_eq!(reports(&plain), reports(&warm));
+    // A full listing drops what the archive no longer holds: delete nine objects, then
+    // rewrite one object a run until a run compacts.
+    for d in 1..=9 {
+        std::fs::remove_file(day(d)).unwrap();
+    }
+    let mut compacted = false;
+    for d in 10..=30 {
+        let p = day(d);
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        let out = f.run(&format!("shrink-{d}"), true, &[]);
+        if segments_read(&out) > 8 {
+            compacted = true;
+            break;
+        }
+    }
+    assert!(compacted);
+    let segs = segments(&f.cache());
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    // It holds exactly what a new cache of the same archive holds.
+    let other = f.dir.path().join("other-cache");
+    let o = f.dir.path().join("other-out");
+    cli(&[
+        "run",
+        "--quiet",
+        "--archive",
+        f.archive().to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--cache",
+        other.to_str().unwrap(),
+    ]);
+    let new = segments(&other);
+    assert_eq!(new.len(), 1);
+    assert_eq!(
+        read_parquet(&segs[0]).height(),
+        read_parquet(&new[0]).height()
+    );
 }

@@ -571,3 +571,75 @@ fn an_object_rewritten_after_the_plan_is_refused() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("JOB_COMPLETION_INDEX is 1, but the plan has 1 shard(s)"));
 }
+
+/// `local` with the arguments as one line, split on spaces.
+fn line(dir: &Path, args: &str) -> Output {
+    local(dir, &args.split(' ').collect::<Vec<_>>())
+}
+
+#[test]
+fn odd_keys_plan_and_an_earlier_since_is_refused() {
+    let dir = local_archive();
+    let d = dir.path();
+    // Keys with characters a store path encodes: the plan must name the same objects.
+    let day = d.join("archive/y=2026/m=01/d=12");
+    std::fs::rename(
+        day.join("part-00000.parquet"),
+        day.join("part~1%3A[x] #.parquet"),
+    )
+    .unwrap();
+    let plan =
+        "plan -q --archive archive --cache cache --shards 2 --since 2026-01-05 --plan p.json";
+    line(d, plan);
+    for i in ["0", "1"] {
+        line(d, &format!("extract -q --plan p.json --shard {i}"));
+    }
+    line(d, "run -q --plan p.json --since 2026-01-05 --out a");
+    line(
+        d,
+        "run -q --no-cache --since 2026-01-05 --archive archive --out b",
+    );
+    assert_same_reports(&d.join("b"), &d.join("a"));
+    assert_eq!(summary(&d.join("a"))["cache_misses"], 0);
+    let o = bin()
+        .args(["run", "-q", "--plan", "p.json", "--since", "2026-01-02"])
+        .args(["--out", "c"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("earlier than the plan's --since"), "{err}");
+}
+
+#[test]
+fn a_store_that_does_not_answer_is_exit_5_so_engines_retry() {
+    // A loopback port nothing listens on: every request is refused, after object_store's
+    // own retries.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args([
+            "run",
+            "-q",
+            "--no-cache",
+            "--archive",
+            "az://logs/a",
+            "--out",
+        ])
+        .arg(dir.path())
+        .env("AZURE_STORAGE_USE_EMULATOR", "true")
+        .env(
+            "AZURITE_BLOB_STORAGE_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("az://logs/a"), "{err}");
+}
