@@ -130,6 +130,14 @@ pub enum Error {
     Internal(String),
 }
 
+/// How a store request failed (see [`Error::store_failure`]).
+enum StoreFailure {
+    /// A transport error or a timeout.
+    NoAnswer,
+    /// 408, 429 or 5xx after retries.
+    Status,
+}
+
 fn colon(reason: &Option<String>) -> String {
     reason
         .as_ref()
@@ -145,9 +153,12 @@ impl Error {
             return exit::USAGE;
         }
         // A store that did not answer (after object_store's own retries): another attempt may
-        // succeed, so it must not read as a bad object.
-        if self.store_unavailable() {
-            return exit::INTERNAL;
+        // succeed, so it must not read as a bad object. A store that answered 5xx about one
+        // object, every time, is that object's failure (exit 3, skippable).
+        match self.store_failure() {
+            Some(StoreFailure::NoAnswer) => return exit::INTERNAL,
+            Some(StoreFailure::Status) if !self.is_object_error() => return exit::INTERNAL,
+            _ => {}
         }
         match self {
             // The cache's store answered, but no (a missing container, a bad path): set-up.
@@ -166,11 +177,18 @@ impl Error {
         }
     }
 
-    /// A request to a store failed for want of an answer: a transport error, a timeout, 408,
-    /// 429 or 5xx. object_store's retry error is the one whose message starts so.
-    fn store_unavailable(&self) -> bool {
+    /// How a request to a store failed, when it did: no answer (a transport error, a
+    /// timeout) or a status that retrying may cure (408, 429, 5xx). object_store's retry error
+    /// is the one whose message starts "Error performing"; a connection dropped while a body
+    /// was read surfaces as its bare `HttpError`.
+    fn store_failure(&self) -> Option<StoreFailure> {
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(e) = next {
+            if e.downcast_ref::<object_store::client::HttpError>()
+                .is_some()
+            {
+                return Some(StoreFailure::NoAnswer);
+            }
             let text = e.to_string();
             if text.starts_with("Error performing ") {
                 let status = text
@@ -178,14 +196,29 @@ impl Error {
                     .nth(1)
                     .and_then(|r| r.get(..3))
                     .and_then(|c| c.parse::<u16>().ok());
-                return status.is_none_or(|c| c >= 500 || c == 408 || c == 429);
+                return match status {
+                    None => Some(StoreFailure::NoAnswer),
+                    Some(c) if c >= 500 || c == 408 || c == 429 => Some(StoreFailure::Status),
+                    Some(_) => None,
+                };
             }
             next = e.source();
         }
-        false
+        None
     }
 
-    /// A store answered 401 or 403 somewhere in the chain.
+    /// An error about one object (not the archive, the cache or a set-up file).
+    fn is_object_error(&self) -> bool {
+        matches!(
+            self,
+            Error::ObjectUnreadable { .. }
+                | Error::CorruptObject { .. }
+                | Error::MissingColumn { .. }
+                | Error::WrongType { .. }
+        )
+    }
+
+    /// A store answered 401 or 403 (or redirected elsewhere) somewhere in the chain.
     fn refused_credentials(&self) -> bool {
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(e) = next {
@@ -196,11 +229,16 @@ impl Error {
             {
                 return true;
             }
-            // Some requests (Azure listings) keep the status only in their message.
+            // Some requests (Azure listings) keep the status only in their message. A redirect
+            // without a location is a wrong region: set-up, too.
             let text = e.to_string();
-            if ["status code: 401", "status code: 403"]
-                .iter()
-                .any(|s| text.contains(s))
+            if [
+                "status code: 401",
+                "status code: 403",
+                "redirect without LOCATION",
+            ]
+            .iter()
+            .any(|s| text.contains(s))
             {
                 return true;
             }
@@ -293,10 +331,155 @@ impl Error {
     }
 
     /// The object's own fault (not the store's): what `--skip-bad-files` may skip.
+    /// A store that stops answering or refuses credentials is not the object's fault: it must
+    /// stop the run, not thin out its evidence. An object it will not give (5xx every time, gone
+    /// since the listing, rewritten) is.
     pub(crate) fn is_bad_object(&self) -> bool {
-        matches!(
-            self,
-            Error::CorruptObject { .. } | Error::MissingColumn { .. } | Error::WrongType { .. }
-        )
+        self.is_object_error()
+            && !self.refused_credentials()
+            && !matches!(self.store_failure(), Some(StoreFailure::NoAnswer))
+    }
+}
+
+/// The text of a panic's payload (what `panic!` and `unwrap` put there).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+thread_local! {
+    /// Where this thread last panicked, for the message of the error it becomes.
+    static PANICKED_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where the process last panicked (any thread).
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Replaces the default panic hook (the binary does): a panic is reported once, as an error
+/// with the place it happened, by whoever catches it, not as extra lines on stderr.
+pub fn report_panics_as_errors() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| l.to_string());
+        PANICKED_AT.with(|p| p.replace(at.clone()));
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = at;
+        }
+    }));
+}
+
+/// Where the process last panicked, when [`report_panics_as_errors`] recorded it.
+pub fn last_panic() -> Option<String> {
+    LAST_PANIC.lock().ok().and_then(|l| l.clone())
+}
+
+/// Runs `f`, the reading of one object, inside that object's failure boundary: a panic in it
+/// (ours or a library's, on bytes no check foresaw) becomes the object's error, so
+/// `--skip-bad-files` can skip it and a run without it names it.
+pub(crate) fn guarded<T>(object: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(Error::panicked(object, p.as_ref())))
+}
+
+impl Error {
+    /// An object whose reading panicked: corrupt bytes that reached a decoder's assertion.
+    pub(crate) fn panicked(object: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let at = PANICKED_AT
+            .with(|p| p.take())
+            .map(|at| format!(" at {at}"))
+            .unwrap_or_default();
+        Error::CorruptObject {
+            object: object.to_string(),
+            reason: Some(format!(
+                "a decoder failed on its bytes ({}{at})",
+                panic_text(payload)
+            )),
+            source: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::client::{HttpError, HttpErrorKind};
+
+    fn store_error(source: impl std::error::Error + Send + Sync + 'static) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "MicrosoftAzure",
+            source: Box::new(source),
+        }
+    }
+
+    fn retry_text(tail: &str) -> std::io::Error {
+        std::io::Error::other(format!(
+            "Error performing GET http://127.0.0.1/logs/a.parquet in 2s, after 5 retries, \
+             max_retries: 5, retry_timeout: 60s  - {tail}"
+        ))
+    }
+
+    #[test]
+    fn store_failures_map_to_their_exit_codes() {
+        let object = |e| Error::unreadable_by("a.parquet", e);
+        let archive = |e: object_store::Error| Error::archive("az://logs", None, Some(e.into()));
+        // A connection dropped while a body was read: no answer, whatever was being read.
+        let reset = || {
+            store_error(HttpError::new(
+                HttpErrorKind::Interrupted,
+                std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+            ))
+        };
+        assert_eq!(object(reset()).exit_code(), exit::INTERNAL);
+        assert!(!object(reset()).is_bad_object());
+        // 500 after retries: the object's failure when it is about one object, else the store's.
+        let five = || {
+            store_error(retry_text(
+                "Server returned non-2xx status code: 500 Internal Server Error: ",
+            ))
+        };
+        assert_eq!(object(five()).exit_code(), exit::UNREADABLE);
+        assert!(object(five()).is_bad_object());
+        assert_eq!(archive(five()).exit_code(), exit::INTERNAL);
+        // A timeout, with no status at all.
+        let timeout = store_error(retry_text("HTTP error: request or response body error"));
+        assert_eq!(archive(timeout).exit_code(), exit::INTERNAL);
+        // Set-up: refused credentials and a wrong region, wherever they surface.
+        let refused = || {
+            store_error(retry_text(
+                "Server returned non-2xx status code: 403 Forbidden: ",
+            ))
+        };
+        assert_eq!(object(refused()).exit_code(), exit::USAGE);
+        assert!(!object(refused()).is_bad_object());
+        let redirect = || {
+            store_error(retry_text(
+                "Received redirect without LOCATION, this normally indicates an incorrectly \
+                 configured region",
+            ))
+        };
+        assert_eq!(object(redirect()).exit_code(), exit::USAGE);
+        assert_eq!(archive(redirect()).exit_code(), exit::USAGE);
+        // A 404 on a listed object: gone since the listing, the object's failure.
+        let gone = object_store::Error::NotFound {
+            path: "a.parquet".into(),
+            source: "gone".into(),
+        };
+        assert_eq!(object(gone).exit_code(), exit::UNREADABLE);
+    }
+
+    #[test]
+    fn a_panic_inside_the_boundary_is_the_objects_error() {
+        let e = guarded("k.parquet", || -> Result<()> {
+            panic!("index out of bounds")
+        })
+        .err()
+        .unwrap();
+        assert!(e.is_bad_object());
+        assert_eq!(e.exit_code(), exit::UNREADABLE);
+        assert!(
+            e.to_string().contains("`k.parquet`") && e.to_string().contains("index out of bounds")
+        );
     }
 }

@@ -17,14 +17,30 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub static malloc_conf: &[u8] = b"thp:always\0";
 
 fn main() -> ExitCode {
-    match unredeemed::execute(Cli::parse().command) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            // One line, with its causes, secrets masked.
-            let msg = unredeemed::redact(&e.chain());
-            let msg: Vec<&str> = msg.split_whitespace().collect();
-            eprintln!("unredeemed: error: {}", msg.join(" "));
-            ExitCode::from(e.exit_code())
+    let command = Cli::parse().command;
+    // A panic inside an object's read becomes that object's error; one that escapes is a
+    // bug, reported below: either way once, with where it happened.
+    unredeemed::error::report_panics_as_errors();
+    let outcome = std::panic::catch_unwind(|| unredeemed::execute(command));
+    match outcome {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(e)) => fail(&e.chain(), e.exit_code()),
+        Err(p) => {
+            let at = unredeemed::error::last_panic();
+            let msg = format!(
+                "internal error: {} (at {}): a bug, please report it",
+                unredeemed::error::panic_text(p.as_ref()),
+                at.as_deref().unwrap_or("an unknown place")
+            );
+            fail(&msg, unredeemed::error::exit::INTERNAL)
         }
     }
+}
+
+/// One line, with its causes, secrets masked.
+fn fail(msg: &str, code: u8) -> ExitCode {
+    let msg = unredeemed::redact(msg);
+    let msg: Vec<&str> = msg.split_whitespace().collect();
+    eprintln!("unredeemed: error: {}", msg.join(" "));
+    ExitCode::from(code)
 }

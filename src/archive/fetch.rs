@@ -2,6 +2,8 @@
 //! the chunks of the needed columns in the row groups that can matter. Nothing else in the
 //! object is ever transferred.
 
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::ops::Range;
@@ -41,7 +43,11 @@ impl Fetched {
     pub(crate) fn sparse(&self) -> Vec<u8> {
         let mut buf = vec![0u8; self.size as usize];
         for (start, b) in &self.parts {
-            buf[*start as usize..*start as usize + b.len()].copy_from_slice(b);
+            // Parts lie inside the object (each was fetched whole from a range within it).
+            let at = *start as usize;
+            if let Some(dst) = buf.get_mut(at..at + b.len()) {
+                dst.copy_from_slice(b);
+            }
         }
         buf
     }
@@ -52,14 +58,14 @@ impl Fetched {
             .parts
             .partition_point(|(s, _)| *s <= r.start)
             .checked_sub(1)?;
-        let (s, b) = &self.parts[i];
+        let (s, b) = self.parts.get(i)?;
         let off = (r.start - s) as usize;
         if off + (r.end - r.start) as usize <= b.len() {
             return Some(b.slice(off..off + (r.end - r.start) as usize));
         }
         let mut out = Vec::with_capacity((r.end - r.start) as usize);
         let mut at = r.start;
-        for (s, b) in &self.parts[i..] {
+        for (s, b) in self.parts.get(i..)? {
             if *s > at || at >= r.end {
                 break;
             }
@@ -68,7 +74,7 @@ impl Fetched {
             if from >= to {
                 continue;
             }
-            out.extend_from_slice(&b[from..to]);
+            out.extend_from_slice(b.get(from..to)?);
             at = s + to as u64;
         }
         (at == r.end).then(|| Bytes::from(out))
@@ -146,14 +152,24 @@ async fn get_all_matching(
         .buffered(PARALLEL)
         .try_collect()
         .await?;
-    Ok(ranges
+    // Every range lies inside the merged range that starts at or before it.
+    ranges
         .iter()
         .map(|r| {
-            let i = merged.partition_point(|m| m.start <= r.start) - 1;
-            let start = merged[i].start;
-            fetched[i].slice((r.start - start) as usize..(r.end - start) as usize)
+            let i = merged
+                .partition_point(|m| m.start <= r.start)
+                .checked_sub(1);
+            match i.and_then(|i| Some((merged.get(i)?.start, fetched.get(i)?))) {
+                Some((start, b)) if r.end - start <= b.len() as u64 => {
+                    Ok(b.slice((r.start - start) as usize..(r.end - start) as usize))
+                }
+                _ => Err(Error::Internal(format!(
+                    "range {r:?} of `{}` not fetched",
+                    obj.key
+                ))),
+            }
         })
-        .collect())
+        .collect()
 }
 
 impl Fetch<'_> {
@@ -175,16 +191,15 @@ impl Fetch<'_> {
         }
         let tail_start = size.saturating_sub(TAIL);
         let tail = self.get(tail_start..size).await?;
-        let n = tail.len();
-        if n < 8 || &tail[n - 4..] != b"PAR1" {
+        let Some(&[a, b, c, d, b'P', b'A', b'R', b'1']) =
+            tail.len().checked_sub(8).and_then(|at| tail.get(at..))
+        else {
             return Err(Error::corrupt(
                 key,
                 "no Parquet magic bytes at the end (corrupt or truncated)",
             ));
-        }
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&tail[n - 8..n - 4]);
-        let footer_len = u64::from(u32::from_le_bytes(len));
+        };
+        let footer_len = u64::from(u32::from_le_bytes([a, b, c, d]));
         if footer_len + 12 > size {
             return Err(Error::corrupt(
                 key,
@@ -202,7 +217,7 @@ impl Fetch<'_> {
             .parts
             .iter()
             .flat_map(|(_, b)| b.iter().copied())
-            .skip((footer_start - self.parts[0].0) as usize)
+            .skip((footer_start - self.parts.first().map_or(0, |p| p.0)) as usize)
             .collect();
         let meta = polars_parquet::parquet::read::read_metadata_with_size(
             &mut Cursor::new(&footer[..]),
@@ -259,8 +274,8 @@ pub(crate) async fn fetch_needed(
         gs.iter().map(|g| g.num_rows() as u64).sum()
     };
     let (before, kept_rows) = (
-        rows(&meta.row_groups[..first]),
-        rows(&meta.row_groups[first..=last]),
+        rows(meta.row_groups.get(..first).unwrap_or_default()),
+        rows(meta.row_groups.get(first..=last).unwrap_or_default()),
     );
     let pruned = groups - (last - first + 1);
     Ok(Fetched {
@@ -284,7 +299,7 @@ fn chunk_ranges(
     footer_start: u64,
 ) -> Result<Vec<(u64, u64)>> {
     let mut out = Vec::new();
-    for rg in &meta.row_groups[groups] {
+    for rg in meta.row_groups.get(groups).unwrap_or_default() {
         for name in columns {
             for chunk in rg.columns_under_root_iter(name).into_iter().flatten() {
                 let start = chunk

@@ -13,6 +13,8 @@ pub(crate) struct Listing {
     pub(crate) objects: Vec<ArchiveObject>,
     /// Folders not listed because `descend` said they hold nothing in scope.
     pub(crate) folders_pruned: usize,
+    /// Objects listed but dropped as out of scope (another tenant's `TenantId=` folder).
+    pub(crate) out_of_scope: usize,
 }
 
 /// Lists the `*.parquet` objects under the location. Without `descend` it is one flat listing;
@@ -26,6 +28,7 @@ pub(crate) fn list_archive(
         return Ok(Listing {
             objects: vec![obj.clone()],
             folders_pruned: 0,
+            out_of_scope: 0,
         });
     }
     let unreadable = |e: object_store::Error| Error::archive(&loc.display, None, Some(e.into()));
@@ -76,6 +79,7 @@ pub(crate) fn list_archive(
     Ok(Listing {
         objects,
         folders_pruned,
+        out_of_scope: 0,
     })
 }
 

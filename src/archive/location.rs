@@ -46,12 +46,41 @@ impl std::fmt::Debug for Location {
 
 const SCHEMES: &str = "use a path, file://, az://, abfs[s]://, https://<account>.blob.core.windows.net/, s3:// or gs://";
 
-fn retry() -> RetryConfig {
-    RetryConfig {
+/// The retry policy for requests to a store, from the options the job reads itself
+/// (object_store takes them only through its API); returns the other options. Defaults: 5
+/// retries within 60 s, backoff from 100 ms doubling up to 15 s.
+fn retry(options: &[(String, String)]) -> Result<(RetryConfig, Vec<(String, String)>)> {
+    let mut config = RetryConfig {
         backoff: BackoffConfig::default(),
         max_retries: 5,
         retry_timeout: Duration::from_secs(60),
+    };
+    let mut rest = Vec::new();
+    for (k, v) in options {
+        let bad = |what: &str| Error::Usage(format!("--storage-option `{k}={v}`: expected {what}"));
+        let duration = || {
+            crate::time::parse_duration(v)
+                .ok()
+                .and_then(|ns| u64::try_from(ns).ok())
+                .map(Duration::from_nanos)
+                .ok_or_else(|| bad("a duration such as `500ms`, `30s` or `2m`"))
+        };
+        match k.as_str() {
+            "max_retries" => config.max_retries = v.parse().map_err(|_| bad("a whole number"))?,
+            "retry_timeout" => config.retry_timeout = duration()?,
+            "backoff_initial" => config.backoff.init_backoff = duration()?,
+            "backoff_max" => config.backoff.max_backoff = duration()?,
+            "backoff_base" => {
+                config.backoff.base = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|b| *b >= 1.0)
+                    .ok_or_else(|| bad("a number of at least 1"))?
+            }
+            _ => rest.push((k.clone(), v.clone())),
+        }
     }
+    Ok((config, rest))
 }
 
 /// A location as messages show it: without its query string (SAS tokens live there).
@@ -76,6 +105,8 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
     let url =
         Url::parse(spec).map_err(|e| Error::invalid(format!("invalid URL `{display}`"), e))?;
     let (scheme, prefix) = ObjectStoreScheme::parse(&url).map_err(|_| unsupported(&display))?;
+    let (policy, options) = retry(options)?;
+    let options = &options[..];
     let store: Arc<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::Local => {
             let path = url
@@ -86,7 +117,7 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         ObjectStoreScheme::MicrosoftAzure => Arc::new(build(
             MicrosoftAzureBuilder::from_env()
                 .with_url(spec)
-                .with_retry(retry()),
+                .with_retry(policy.clone()),
             options,
             &display,
             |b, k, v| b.with_config(k, v),
@@ -95,7 +126,7 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         ObjectStoreScheme::AmazonS3 => Arc::new(build(
             AmazonS3Builder::from_env()
                 .with_url(spec)
-                .with_retry(retry()),
+                .with_retry(policy.clone()),
             options,
             &display,
             |b, k, v| b.with_config(k, v),
@@ -104,7 +135,7 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         ObjectStoreScheme::GoogleCloudStorage => Arc::new(build(
             GoogleCloudStorageBuilder::from_env()
                 .with_url(spec)
-                .with_retry(retry()),
+                .with_retry(policy.clone()),
             options,
             &display,
             |b, k, v| b.with_config(k, v),

@@ -53,6 +53,29 @@ impl Sink {
         block_on(self.put_async(key, data))?
     }
 
+    /// Removes `key`, if it is there. Looked up first (a retried GET): most runs write into a
+    /// fresh folder and need no delete, which some stores send as a batch POST that
+    /// object_store does not retry after a timeout; so a delete is tried three times.
+    pub(crate) fn remove(&self, key: &str) -> Result<()> {
+        let location = self.location(key)?;
+        let store = &self.loc.store;
+        let fail = |e| Error::write(self.describe(key), e);
+        match block_on(store.head(&location))? {
+            Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(fail(e)),
+            Ok(_) => {}
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match block_on(store.delete(&location))? {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
+                Err(_) if tries < 3 => continue,
+                Err(e) => return Err(fail(e)),
+            }
+        }
+    }
+
     /// Writes every `(key, bytes)`, several at a time; stops at the first failure.
     pub(crate) fn put_all(&self, files: Vec<(String, Vec<u8>)>) -> Result<()> {
         block_on(

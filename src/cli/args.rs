@@ -15,7 +15,8 @@ pub struct JobArgs {
     /// Folder (path or URL) the reports are written to.
     #[arg(long, default_value = "reports")]
     pub out: String,
-    /// Extra object_store setting, KEY=VALUE; repeat for several.
+    /// Extra object_store setting, KEY=VALUE; repeat for several. Also the retry policy:
+    /// max_retries, retry_timeout, backoff_initial, backoff_max, backoff_base.
     #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
     pub storage_options: Vec<(String, String)>,
     /// Skip unreadable or corrupt objects (listed in summary.json) instead of stopping.
@@ -123,7 +124,8 @@ pub struct GenerateArgs {
     /// Folder (path or URL) to write the archive to, in hive-dated folders `y=YYYY/m=MM/d=DD`.
     #[arg(long)]
     pub out: String,
-    /// Extra object_store setting, KEY=VALUE; repeat for several.
+    /// Extra object_store setting, KEY=VALUE; repeat for several. Also the retry policy:
+    /// max_retries, retry_timeout, backoff_initial, backoff_max, backoff_base.
     #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_option)]
     pub storage_options: Vec<(String, String)>,
     /// Number of tenants (workspaces).

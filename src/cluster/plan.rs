@@ -191,6 +191,7 @@ impl Plan {
             } else {
                 0
             },
+            out_of_scope: 0,
         }
     }
 

@@ -65,6 +65,7 @@ pub fn extract(job: &ExtractJob) -> Result<ExtractOutcome> {
         let part = Listing {
             objects: chunk.to_vec(),
             folders_pruned: 0,
+            out_of_scope: 0,
         };
         let x = scan_archive(
             &archive,

@@ -126,7 +126,9 @@ pub(super) fn list_in_scope(
             .prunes_folders()
             .then_some(&descend as &dyn Fn(&str) -> bool),
     )?;
+    let before = listing.objects.len();
     listing.objects.retain(|o| scope.key_may_hold(&o.key));
+    listing.out_of_scope = before - listing.objects.len();
     Ok(listing)
 }
 
@@ -250,8 +252,10 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
     let mut x = scan_archive(&src.archive, &src.listing, &plan)?;
     if let Some((c, l)) = &cache {
         x.metrics.cache_segments = l.segments.len();
-        // A fresh listing that pruned no folder is the whole archive: what it lacks is gone.
-        let complete = src.plan.is_none() && src.listing.folders_pruned == 0;
+        // A fresh listing that pruned no folder and dropped no object is the whole archive:
+        // what it lacks is gone.
+        let complete =
+            src.plan.is_none() && src.listing.folders_pruned == 0 && src.listing.out_of_scope == 0;
         match c.keep(l, &src.listing.objects, complete, &x.fresh) {
             Ok(kept) if kept.written.is_some() => progress.log(&match kept.deleted {
                 0 => format!(

@@ -171,6 +171,17 @@ impl Cache {
         )
     }
 
+    /// The object key inside an identity. Keys may hold newlines, so it is what lies between
+    /// the known prefix and the last three fields (size, ETag, last-modified have none).
+    fn key_of<'a>(&self, identity: &'a str) -> Option<&'a str> {
+        let rest = identity
+            .strip_prefix(EXTRACTOR_VERSION)?
+            .strip_prefix('\n')?
+            .strip_prefix(self.archive.as_str())?
+            .strip_prefix('\n')?;
+        rest.rsplitn(4, '\n').nth(3)
+    }
+
     /// The segments in the cache, `(name, size)` by name (one listing).
     pub(crate) fn list(&self) -> Result<Vec<(String, u64)>> {
         let listed = block_on(
@@ -277,15 +288,12 @@ impl Cache {
             .get_range(&path, size.saturating_sub(TAIL)..size)
             .await?;
         let n = tail.len();
-        if n < 8 || &tail[n - 4..] != b"PAR1" {
+        let Some(&[a, b, c, d, b'P', b'A', b'R', b'1']) =
+            n.checked_sub(8).and_then(|at| tail.get(at..))
+        else {
             return Ok(None);
-        }
-        let len = u64::from(u32::from_le_bytes([
-            tail[n - 8],
-            tail[n - 7],
-            tail[n - 6],
-            tail[n - 5],
-        ])) + 8;
+        };
+        let len = u64::from(u32::from_le_bytes([a, b, c, d])) + 8;
         if len + 4 > size {
             return Ok(None);
         }
@@ -534,7 +542,7 @@ impl Cache {
             .iter()
             .filter(|(id, _)| !written.contains(*id))
             .filter(
-                |(id, _)| match id.split('\n').nth(2).and_then(|k| current.get(k)) {
+                |(id, _)| match self.key_of(id).and_then(|k| current.get(k)) {
                     Some(now) => now == *id,
                     None => !complete,
                 },
@@ -555,5 +563,40 @@ impl Cache {
             written: Some(name),
             deleted: stale.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::resolve;
+
+    #[test]
+    fn keys_with_newlines_come_back_whole_from_identities() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = resolve(dir.path().to_str().unwrap(), &[], true).unwrap();
+        let cache = Cache::open(loc.clone(), "az://c/a\nb");
+        for key in ["plain.parquet", "y=2026/odd\nname\n.parquet", "\n"] {
+            let obj = ArchiveObject {
+                key: key.to_string(),
+                location: ObjectPath::from("x"),
+                size: 7,
+                e_tag: Some("\"0x8D\"".to_string()),
+                last_modified: None,
+            };
+            assert_eq!(cache.key_of(&cache.identity(&obj)), Some(key));
+        }
+        let other = Cache::open(loc, "az://c/other");
+        assert_eq!(
+            other.key_of(&cache.identity(&ArchiveObject {
+                key: "k".into(),
+                location: ObjectPath::from("k"),
+                size: 1,
+                e_tag: None,
+                last_modified: None,
+            })),
+            None,
+            "another archive's identity has no key here"
+        );
     }
 }

@@ -118,7 +118,7 @@ pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame
     let mut out = Vec::with_capacity(raws.len());
     let mut start = 0;
     for i in 0..raws.len() as u32 {
-        let len = tags[start..].iter().take_while(|&&t| t == i).count();
+        let len = tags.iter().skip(start).take_while(|&&t| t == i).count();
         out.push(events.slice(start as i64, len));
         start += len;
     }

@@ -4,7 +4,10 @@
 //! reader, or `whole`, polars'), `events` turns candidate rows into events, and `cache` keeps
 //! each object's events for the next run.
 
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod cache;
+mod claims;
 mod events;
 mod late;
 mod object;

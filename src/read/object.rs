@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::cache::Entry;
+use super::claims;
 use super::late::{self, Raw};
 use super::scope::Scope;
 use super::whole;
@@ -50,16 +51,38 @@ pub(crate) fn scan_object(
     reader: Reader,
 ) -> Result<(Scan, Duration)> {
     let started = Instant::now();
+    if let Some(meta) = &f.meta {
+        claims::check(key, meta, f.groups.clone(), &f)?;
+    }
+    let mut declined = None;
     if reader != Reader::Polars {
         if let Some(meta) = &f.meta {
             match late::scan(meta, f.groups.clone(), |r| f.range(r), scope) {
                 Ok(raw) => return Ok((Scan::Raw(raw), started.elapsed())),
                 Err(e) if reader == Reader::Late => return Err(Error::corrupt(key, e.to_string())),
                 // Declined: polars' reader takes the object.
-                Err(_) => {}
+                Err(e) => declined = Some(e.to_string()),
             }
         }
     }
-    let entry = whole::scan(key, f, scope)?;
+    // When polars fails too, what the late reader saw often names the column.
+    let entry = whole::scan(key, f, scope).map_err(|e| match (e, declined) {
+        (
+            Error::CorruptObject {
+                object,
+                reason,
+                source,
+            },
+            Some(late),
+        ) => Error::CorruptObject {
+            object,
+            reason: Some(match reason {
+                Some(r) => format!("{r} ({late})"),
+                None => format!("({late})"),
+            }),
+            source,
+        },
+        (e, _) => e,
+    })?;
     Ok((Scan::Events(entry), started.elapsed()))
 }

@@ -2,6 +2,9 @@
 //! object, else fetched and read (`schedule`), folded in key order into one deduplicated event
 //! frame and the metrics of what was read.
 
+// `todo[i]`: every index here is one `schedule::run` handed out for `todo`.
+#![allow(clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,7 @@ use super::object::{scan_object, Reader, Scan};
 use super::schedule::{self, Step};
 use super::scope::Scope;
 use crate::archive::{fetch_needed, ArchiveObject, Listing, Location};
-use crate::error::{Error, Result};
+use crate::error::{guarded, Error, Result};
 use crate::progress::Progress;
 use crate::rule::columns::{empty_events, ev, input};
 
@@ -245,7 +248,7 @@ fn read_fetched(
     if f.is_empty() {
         return outcome;
     }
-    match scan_object(&obj.key, f, extract, plan.reader) {
+    match guarded(&obj.key, || scan_object(&obj.key, f, extract, plan.reader)) {
         Ok((scan, spent)) => {
             outcome.scan = Ok(Some(scan));
             outcome.decode_time = spent;
@@ -328,11 +331,13 @@ impl Fold {
             // Only the object's own fault: a store that stops answering (expired credentials,
             // throttling) must stop the run, not thin out its evidence.
             Err(e) if e.is_bad_object() && plan.skip_bad_files => {
+                // Store errors can quote request URLs: secrets masked, as in the final error.
+                let reason = crate::archive::redact(&e.chain());
                 plan.progress
-                    .warn(&format!("skipping `{}`: {}", obj.key, e.chain()));
+                    .warn(&format!("skipping `{}`: {reason}", obj.key));
                 m.bad_files.push(BadFile {
                     key: obj.key.clone(),
-                    reason: e.chain(),
+                    reason,
                 });
             }
             Err(e) => return Err(e),

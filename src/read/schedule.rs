@@ -118,11 +118,11 @@ async fn feed<F, Fut>(
                 let key = obj.key.clone();
                 let handle = tokio::spawn(fetch(obj));
                 async move {
+                    // A panic in the fetch (parsing the footer) is the object's failure.
                     let fetched = handle.await.unwrap_or_else(|e| {
-                        Err(Error::ObjectUnreadable {
-                            object: key,
-                            reason: Some(format!("fetch task failed: {e}")),
-                            source: None,
+                        Err(match e.try_into_panic() {
+                            Ok(p) => Error::panicked(&key, p.as_ref()),
+                            Err(e) => Error::Internal(format!("fetch of `{key}` ended: {e}")),
                         })
                     });
                     (i, Step::Fetched(fetched))

@@ -60,14 +60,21 @@ fn csv_bytes(df: &DataFrame) -> PolarsResult<Vec<u8>> {
     Ok(buf)
 }
 
-/// Folder-safe form of a tenant id (ids are GUIDs; anything else is percent-encoded).
+/// Folder-safe form of a tenant id (ids are GUIDs; anything else is percent-encoded, and a
+/// name too long for a file system is cut and made unique with a hash of the whole id).
 fn tenant_dir(tenant: &str) -> String {
+    const MAX: usize = 160;
     let mut s = String::from("tenant=");
     for b in tenant.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
             s.push(b as char);
         } else {
             s.push_str(&format!("%{b:02X}"));
+        }
+        if s.len() > MAX {
+            s.truncate(MAX);
+            s.push_str(&format!("~{:016x}", crate::read::fnv(tenant)));
+            break;
         }
     }
     s
@@ -184,7 +191,12 @@ fn shared_files(o: &Outputs) -> Result<Files> {
 }
 
 /// Per-tenant reports and the baseline (`summary.json` is written last, by [`write_summary`]).
+/// The summaries this run will write go first: until they are written again, the folder holds
+/// none, so a run killed halfway is never mistaken for a complete one.
 pub(crate) fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
+    for key in summaries(o.summary) {
+        sink.remove(key)?;
+    }
     let parts = Parts::new(o)?;
     // Tenants are independent: their files are built in parallel (an MSSP's run over many
     // tenants, and a warm rerun, are mostly this), then written, several puts at a time.
@@ -200,16 +212,26 @@ pub(crate) fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     sink.put_all(files)
 }
 
+/// The summaries [`write_summary`] writes for `summary`.
+fn summaries(summary: &Summary) -> Vec<&'static str> {
+    let mut keys = vec!["summary.json"];
+    if summary.replay.is_some() {
+        keys.push("replay/summary.json");
+    }
+    if summary.sweep.is_some() {
+        keys.push("sweep/summary.json");
+    }
+    keys
+}
+
 /// `summary.json`, and for `replay` and `sweep` a copy beside their outputs, so that running
 /// both into one folder keeps each command's own parameters.
 pub(crate) fn write_summary(sink: &Sink, summary: &Summary) -> Result<()> {
     let json = serde_json::to_vec_pretty(summary)
         .map_err(|e| Error::write(format!("{}/summary.json", sink.display()), e))?;
-    if summary.replay.is_some() {
-        sink.put("replay/summary.json", json.clone())?;
+    // The copies first, `summary.json` last.
+    for key in summaries(summary).into_iter().rev() {
+        sink.put(key, json.clone())?;
     }
-    if summary.sweep.is_some() {
-        sink.put("sweep/summary.json", json.clone())?;
-    }
-    sink.put("summary.json", json)
+    Ok(())
 }

@@ -8,6 +8,7 @@ use polars::prelude::*;
 
 use super::frames::{ints, strings};
 use super::summary::{ExclusionSummary, Summary};
+use super::text::{code_cell, one_line};
 use crate::analysis::{Replay, Sweep};
 use crate::error::Result;
 use crate::rule::columns::out;
@@ -55,13 +56,9 @@ fn human_seconds(secs: f64) -> String {
     }
 }
 
-/// A value from the archive in a table cell: as code, pipes escaped; `—` when empty.
+/// A value from the archive in a table cell (see [`code_cell`]).
 fn code(v: &str) -> String {
-    if v.is_empty() {
-        "—".to_string()
-    } else {
-        format!("`{}`", v.replace('|', "\\|"))
-    }
+    code_cell(v)
 }
 
 /// One table row: `| a | b | … |`.
@@ -99,13 +96,13 @@ fn header(md: &mut String, v: &TenantView) {
     let (s, w) = (v.summary, v.window);
     let _ = writeln!(md, "# {}\n", s.rule.name);
     let _ = writeln!(md, "| | |\n|---|---|");
-    let _ = writeln!(md, "| Tenant | `{}` |", v.tenant);
+    let _ = writeln!(md, "| Tenant | {} |", code_cell(v.tenant));
     let _ = writeln!(md, "| Rule id | `{}` |", s.rule.id);
     if !s.rule.description.is_empty() {
         let _ = writeln!(
             md,
             "| Description | {} |",
-            s.rule.description.replace('|', "\\|").replace('\n', " ")
+            one_line(&s.rule.description, usize::MAX).replace('|', "\\|")
         );
     }
     let _ = writeln!(md, "| Severity | {} |", s.rule.severity);

@@ -7,6 +7,7 @@ mod frames;
 mod markdown;
 mod stdout;
 mod summary;
+mod text;
 
 pub(crate) use files::{parquet_bytes, write_reports, write_summary, Outputs};
 pub use stdout::stdout_table;

@@ -3,18 +3,26 @@
 use std::fmt::Write as _;
 
 use super::summary::Summary;
+use super::text::one_line;
 use crate::time::{format_duration, NANOS_PER_SECOND};
 
 /// The short human table printed on stdout.
 pub fn stdout_table(s: &Summary) -> String {
     let mut t = String::new();
-    let width = s.tenants.keys().map(|k| k.len()).max().unwrap_or(6).max(6);
+    // Tenant ids come from the archive: one line each, whatever they hold.
+    let shown: Vec<String> = s.tenants.keys().map(|k| one_line(k, 64)).collect();
+    let width = shown
+        .iter()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let _ = writeln!(
         t,
         "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
         "TENANT", "INVITES", "REDEEMS", "FINDINGS", "PENDING"
     );
-    for (tenant, c) in &s.tenants {
+    for (tenant, c) in shown.iter().zip(s.tenants.values()) {
         let _ = writeln!(
             t,
             "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",

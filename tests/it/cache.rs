@@ -318,3 +318,65 @@ fn many_segments_are_compacted_into_one() {
         read_parquet(&new[0]).height()
     );
 }
+
+/// Compaction during a `--tenant` run keeps the other tenants' entries: the listing dropped
+/// their `TenantId=` folders, which does not make their objects gone.
+#[test]
+fn compaction_under_tenant_keeps_other_tenants_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, cache) = (dir.path().join("archive"), dir.path().join("cache"));
+    for tenant in ["aaa", "bbb"] {
+        let to = archive.join(format!("TenantId={tenant}"));
+        cli(&[
+            "generate",
+            "--out",
+            to.to_str().unwrap(),
+            "--tenants",
+            "1",
+            "--days",
+            "10",
+            "--start",
+            "2026-01-01",
+            "--rows-per-day",
+            "30",
+            "--invites-per-day",
+            "3",
+        ]);
+    }
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let mut args = vec!["run", "--quiet", "--archive", archive.to_str().unwrap()];
+        args.extend([
+            "--cache",
+            cache.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        args.extend_from_slice(extra);
+        cli(&args);
+        out
+    };
+    assert_eq!(counts(&run("full", &[])), (0, 20));
+    let mut compacted = false;
+    for d in 1..=10 {
+        // Rewritten: a new identity, so each run writes a segment, until one compacts.
+        let p = archive.join(format!(
+            "TenantId=aaa/y=2026/m=01/d={d:02}/part-00000.parquet"
+        ));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        let out = run(&format!("aaa-{d}"), &["--tenant", "aaa"]);
+        assert_eq!(counts(&out).1, 1, "day {d}");
+        if segments_read(&out) > 8 {
+            compacted = true;
+            break;
+        }
+    }
+    assert!(compacted);
+    assert_eq!(
+        counts(&run("again", &[])),
+        (20, 0),
+        "bbb's entries were kept"
+    );
+}

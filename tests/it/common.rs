@@ -394,3 +394,38 @@ pub fn on_sample(command: &str, extra: &[&str], out: &Path) -> std::process::Out
             .unwrap(),
     )
 }
+
+/// `generate`'s flags for an archive from 2026-01-01.
+pub fn gen_flags(
+    tenants: u32,
+    days: u32,
+    rows_per_day: u32,
+    invites: u32,
+    seed: u64,
+) -> Vec<String> {
+    [
+        ("--tenants", tenants.to_string()),
+        ("--days", days.to_string()),
+        ("--start", "2026-01-01".to_string()),
+        ("--rows-per-day", rows_per_day.to_string()),
+        ("--invites-per-day", invites.to_string()),
+        ("--seed", seed.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .collect()
+}
+
+/// The first `tenant=` folder under `out`.
+pub fn first_tenant_dir(out: &Path) -> PathBuf {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("tenant=")
+        })
+        .expect("a tenant folder")
+}

@@ -449,17 +449,7 @@ fn summary_of(out: &Path) -> serde_json::Value {
 
 /// The `report.md` of the first tenant folder under `out`.
 fn first_report(out: &Path) -> String {
-    let dir = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("tenant=")
-        })
-        .unwrap();
-    std::fs::read_to_string(dir.join("report.md")).unwrap()
+    std::fs::read_to_string(first_tenant_dir(out).join("report.md")).unwrap()
 }
 
 #[test]

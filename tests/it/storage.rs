@@ -160,7 +160,7 @@ pub(crate) fn s3_env(server: &Server) -> Vec<(&'static str, String)> {
 }
 
 /// Runs the binary with `env`, and a fresh, empty default extraction cache.
-fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
+pub(crate) fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
     let cache = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_unredeemed"));
     cmd.args(args)
@@ -186,6 +186,34 @@ const GEN: [&str; 12] = [
     "--seed",
     "11",
 ];
+
+/// The reports of a run over the store (fetched to `fetched`) are those of the run over local
+/// disk, byte for byte; `summary.json` apart from where it read and how much. Returns it.
+pub(crate) fn assert_same_as_local(local: &Path, fetched: &Path, what: &str) -> serde_json::Value {
+    let (a, b) = (tree(local), tree(fetched));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b), "{what}");
+    assert!(
+        a.len() >= 3 * 3 + 3,
+        "per-tenant reports, baseline and summary"
+    );
+    let mut summary = serde_json::Value::Null;
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        if name == "summary.json" {
+            let mut x: serde_json::Value = serde_json::from_slice(x).unwrap();
+            let mut y: serde_json::Value = serde_json::from_slice(y).unwrap();
+            for k in ["archive", "bytes_read", "timings"] {
+                x.as_object_mut().unwrap().remove(k);
+                y.as_object_mut().unwrap().remove(k);
+            }
+            assert_eq!(x, y, "summary.json ({what})");
+            summary = x;
+        } else {
+            assert!(x == y, "{name} differs between local and {what}");
+        }
+    }
+    summary
+}
 
 /// Runs the job on the same generated archive from local disk and from the bucket (reports
 /// written to the bucket), fetches the bucket's reports and compares them byte for byte.
@@ -242,30 +270,8 @@ fn same_results_as_local(kind: &str, server: &Server, env: &[(&str, String)], sc
                 fetched.to_str().unwrap(),
             ],
         );
-        let (a, b) = (tree(&local_out), tree(&fetched));
-        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&a), names(&b));
-        assert!(
-            a.len() >= 3 * 3 + 3,
-            "per-tenant reports, baseline and summary"
-        );
-        for ((name, x), (_, y)) in a.iter().zip(&b) {
-            if name == "summary.json" {
-                let mut x: serde_json::Value = serde_json::from_slice(x).unwrap();
-                let mut y: serde_json::Value = serde_json::from_slice(y).unwrap();
-                for k in ["archive", "bytes_read", "timings"] {
-                    x.as_object_mut().unwrap().remove(k);
-                    y.as_object_mut().unwrap().remove(k);
-                }
-                assert_eq!(x, y, "summary.json ({semantics})");
-                assert!(x["findings"].as_u64().unwrap() > 0);
-            } else {
-                assert!(
-                    x == y,
-                    "{name} differs between local and {scheme}:// ({semantics})"
-                );
-            }
-        }
+        let x = assert_same_as_local(&local_out, &fetched, &format!("{scheme}:// ({semantics})"));
+        assert!(x["findings"].as_u64().unwrap() > 0);
     }
 }
 

@@ -17,8 +17,7 @@ use super::page::{hybrid, Body, Width};
 use super::zstd::Blocks;
 use crate::error::{Error, Result};
 
-/// Larger decompressed pages are left to polars (writers cut pages at about 1 MiB).
-const MAX_PAGE: usize = 256 << 20;
+use crate::read::claims::MAX_PAGE;
 
 /// Key of a null value.
 pub(super) const NULL: u32 = u32::MAX;

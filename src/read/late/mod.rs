@@ -10,6 +10,13 @@
 //! [`Error::Unsupported`], and the caller scans the object with polars instead, which also
 //! reports real faults.
 
+// Indexing below is on the reader's own structures, never on a value read from the file
+// unchecked: keys are assigned by `Values::push` or checked against the dictionary's size
+// (`dictionary_keys`), levels and indices are decoded to exactly the page's count (`hybrid`),
+// and row indices stay below the row group's rows, which every chunk is checked to hold
+// (`Chunk::finish`). Byte ranges of a page go through `Body::ensure` or `get` first.
+#![allow(clippy::indexing_slicing)]
+
 mod column;
 mod page;
 mod zstd;
