@@ -196,9 +196,12 @@ impl Error {
                     .nth(1)
                     .and_then(|r| r.get(..3))
                     .and_then(|c| c.parse::<u16>().ok());
+                // Throttling, timeouts and gateways say the store is busy, not that the object
+                // is bad: they stop the run like no answer at all. Another 5xx, every time, is
+                // about the object.
                 return match status {
-                    None => Some(StoreFailure::NoAnswer),
-                    Some(c) if c >= 500 || c == 408 || c == 429 => Some(StoreFailure::Status),
+                    None | Some(408 | 429 | 502 | 503 | 504) => Some(StoreFailure::NoAnswer),
+                    Some(c) if c >= 500 => Some(StoreFailure::Status),
                     Some(_) => None,
                 };
             }
@@ -230,15 +233,17 @@ impl Error {
                 return true;
             }
             // Some requests (Azure listings) keep the status only in their message. A redirect
-            // without a location is a wrong region: set-up, too.
+            // without a location is a wrong region: set-up, too. Only object_store's own retry
+            // error is read so: an object key may hold any text.
             let text = e.to_string();
-            if [
-                "status code: 401",
-                "status code: 403",
-                "redirect without LOCATION",
-            ]
-            .iter()
-            .any(|s| text.contains(s))
+            if text.starts_with("Error performing ")
+                && [
+                    "status code: 401",
+                    "status code: 403",
+                    "redirect without LOCATION",
+                ]
+                .iter()
+                .any(|s| text.contains(s))
             {
                 return true;
             }
@@ -442,6 +447,18 @@ mod tests {
         assert_eq!(object(five()).exit_code(), exit::UNREADABLE);
         assert!(object(five()).is_bad_object());
         assert_eq!(archive(five()).exit_code(), exit::INTERNAL);
+        // Throttling on one object stops the run, like no answer.
+        let busy = store_error(retry_text(
+            "Server returned non-2xx status code: 503 Service Unavailable: ",
+        ));
+        assert_eq!(object(busy).exit_code(), exit::INTERNAL);
+        let slow = store_error(retry_text(
+            "Server returned non-2xx status code: 429 Too Many Requests: ",
+        ));
+        assert!(!object(slow).is_bad_object());
+        // A key holding a status text is not a refusal.
+        let odd = Error::corrupt("status code: 403.parquet", "no Parquet magic bytes");
+        assert_eq!(odd.exit_code(), exit::UNREADABLE);
         // A timeout, with no status at all.
         let timeout = store_error(retry_text("HTTP error: request or response body error"));
         assert_eq!(archive(timeout).exit_code(), exit::INTERNAL);

@@ -55,25 +55,43 @@ impl Sink {
 
     /// Removes `key`, if it is there. Looked up first (a retried GET): most runs write into a
     /// fresh folder and need no delete, which some stores send as a batch POST that
-    /// object_store does not retry after a timeout; so a delete is tried three times.
+    /// object_store does not retry after a timeout, so a delete is tried three times.
+    /// Credentials that may write but not read or delete leave the key in place: the run's own
+    /// put replaces it at the end.
     pub(crate) fn remove(&self, key: &str) -> Result<()> {
         let location = self.location(key)?;
         let store = &self.loc.store;
         let fail = |e| Error::write(self.describe(key), e);
-        match block_on(store.head(&location))? {
-            Err(object_store::Error::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(fail(e)),
+        let refused = |e: &Error| e.exit_code() == crate::error::exit::USAGE;
+        match block_on(store.head(&location))?.map_err(fail) {
+            Err(Error::Write { source, .. })
+                if matches!(
+                    source.downcast_ref::<object_store::Error>(),
+                    Some(object_store::Error::NotFound { .. })
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) if refused(&e) => return Ok(()),
+            Err(e) => return Err(e),
             Ok(_) => {}
         }
-        let mut tries = 0;
-        loop {
-            tries += 1;
+        for tries in 1.. {
             match block_on(store.delete(&location))? {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
-                Err(_) if tries < 3 => continue,
-                Err(e) => return Err(fail(e)),
+                Err(e) => {
+                    let e = fail(e);
+                    if refused(&e) {
+                        return Ok(());
+                    }
+                    if tries == 3 {
+                        return Err(e);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200 * tries));
+                }
             }
         }
+        Ok(())
     }
 
     /// Writes every `(key, bytes)`, several at a time; stops at the first failure.

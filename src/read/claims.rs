@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::metadata::{ColumnChunkMetadata, FileMetadata};
+use polars_parquet::parquet::schema::types::PhysicalType;
 use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
 use polars_parquet_format::PageHeader;
 
@@ -99,6 +100,23 @@ fn chunk(c: &ColumnChunkMetadata, rows: usize, f: &Fetched) -> Result<(), String
                  with {:?})",
                 c.compression()
             ));
+        }
+        if let Some(d) = &h.dictionary_page_header {
+            // Decoders allocate for the entries a dictionary claims: each takes at least its
+            // type's width (a string its 4-byte length) of the decompressed page.
+            let entries = u64::try_from(d.num_values).map_err(|_| "a negative dictionary size")?;
+            let width = match c.descriptor().descriptor.primitive_type.physical_type {
+                PhysicalType::Boolean => 0,
+                PhysicalType::Int32 | PhysicalType::Float | PhysicalType::ByteArray => 4,
+                PhysicalType::Int64 | PhysicalType::Double => 8,
+                PhysicalType::Int96 => 12,
+                PhysicalType::FixedLenByteArray(n) => n as u64,
+            };
+            if entries.saturating_mul(width) > uncompressed as u64 {
+                return Err(format!(
+                    "a dictionary of {entries} entries in {uncompressed} bytes"
+                ));
+            }
         }
         let values = match (&h.data_page_header, &h.data_page_header_v2) {
             (Some(v1), _) => v1.num_values,

@@ -142,7 +142,19 @@ pub(crate) fn scan_archive(
     // The late-read objects' candidate rows become events in one pass over all of them.
     let extracting = std::time::Instant::now();
     let raw_refs: Vec<&Raw> = raws.iter().map(|(_, r)| r).collect();
-    let extracted = extract_raws(&raw_refs, &extract)?;
+    let extracted = match guarded("(the late-read objects)", || {
+        extract_raws(&raw_refs, &extract)
+    }) {
+        Ok(all) => all,
+        // Rows the late reader checked should not fail here; if they do, the object whose rows
+        // fail is named (after the fold, so it cannot be skipped).
+        Err(e) => {
+            for (i, r) in &raws {
+                guarded(&todo[*i].key, || extract_raws(&[r], &extract))?;
+            }
+            return Err(e);
+        }
+    };
     for ((i, raw), events) in raws.into_iter().zip(extracted) {
         if plan.cache.is_some() {
             let entry = Entry {

@@ -22,7 +22,14 @@ pub(crate) fn one_line(v: &str, max: usize) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}') => {
+            // Controls, line breaks, and the invisible format characters that reorder or hide
+            // text (bidi overrides and isolates, zero-width marks).
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{feff}')
+                || ('\u{200b}'..='\u{200f}').contains(&c)
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -61,6 +68,7 @@ mod tests {
         assert_eq!(code_cell("`x"), "`` `x ``");
         assert_eq!(code_cell("a\nb\r\u{1b}[31m"), "`a\\nb\\r\\u{1b}[31m`");
         assert_eq!(code_cell(""), "—");
+        assert_eq!(one_line("a\u{202e}b\u{200b}", 10), "a\\u{202e}b\\u{200b}");
         let long = "é".repeat(MAX_SHOWN + 5);
         let shown = one_line(&long, MAX_SHOWN);
         assert!(shown.ends_with("… (5 more characters)"), "{shown}");

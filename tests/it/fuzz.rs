@@ -26,7 +26,12 @@ const SEED: u64 = 13;
 /// A run that takes longer has hung.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// Address space per run, in KiB: a damaged header that claims a huge page must not get it.
-const MEMORY_KIB: u64 = 1536 * 1024;
+/// Threads (decoders, I/O, polars) and their allocator arenas grow with the cores, so does the
+/// limit: 1.5 GiB on 2 cores.
+fn memory_kib() -> u64 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    (1408 + 64 * cores) * 1024
+}
 /// How a run reports a panic caught at an object's failure boundary.
 const PANIC_CAUGHT: &str = "a decoder failed on its bytes";
 /// The object's key in every mutant's archive.
@@ -242,7 +247,7 @@ fn run(archive: &Path, out: &Path, reader: &str, skip: bool) -> Ended {
     let bin = env!("CARGO_BIN_EXE_unredeemed");
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("ulimit -v {MEMORY_KIB} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", memory_kib()))
         .arg(bin)
         // A fixed time: the run has one when every row was refused, too.
         .args(["run", "--no-cache", "-q", "--as-of", "2026-01-02"])
