@@ -22,8 +22,8 @@ pub(crate) struct Fetched {
     /// `(offset, bytes)` of every fetched range, by offset.
     pub(crate) parts: Vec<(u64, Bytes)>,
     pub(crate) size: u64,
-    /// The parsed footer (`None` when every row group was pruned).
-    pub(crate) meta: Option<FileMetadata>,
+    /// The parsed footer.
+    pub(crate) meta: FileMetadata,
     /// The row groups fetched.
     pub(crate) groups: Range<usize>,
     pub(crate) bytes_read: u64,
@@ -229,12 +229,13 @@ impl Fetch<'_> {
 }
 
 /// Fetches the footer, then every needed column chunk of the contiguous run of row groups
-/// `keep` accepts, with one ranged request each, coalesced by the store.
+/// `keep` accepts, with one ranged request each, coalesced by the store. `keep` sees every row
+/// group, and its error (a footer it cannot trust) is the fetch's.
 pub(crate) async fn fetch_needed(
     store: &dyn ObjectStore,
     obj: &ArchiveObject,
     columns: &[&str],
-    keep: impl Fn(&FileMetadata, usize) -> bool,
+    keep: impl Fn(&FileMetadata, usize) -> Result<bool>,
 ) -> Result<Fetched> {
     let mut f = Fetch {
         store,
@@ -244,12 +245,18 @@ pub(crate) async fn fetch_needed(
     };
     let (footer_start, tail_start, meta) = f.footer().await?;
     let groups = meta.row_groups.len();
-    let kept: Vec<usize> = (0..groups).filter(|&i| keep(&meta, i)).collect();
+    let mut kept = Vec::new();
+    for i in 0..groups {
+        if keep(&meta, i)? {
+            kept.push(i);
+        }
+    }
     let (Some(&first), Some(&last)) = (kept.first(), kept.last()) else {
         return Ok(Fetched {
             parts: Vec::new(),
             size: obj.size,
-            meta: None,
+            // Kept to say what pruned the object.
+            meta,
             groups: 0..0,
             bytes_read: f.bytes_read,
             row_groups_pruned: groups,
@@ -281,7 +288,7 @@ pub(crate) async fn fetch_needed(
     Ok(Fetched {
         parts: f.parts,
         size: obj.size,
-        meta: Some(meta),
+        meta,
         groups: first..last + 1,
         bytes_read: f.bytes_read,
         row_groups_pruned: pruned,

@@ -13,8 +13,11 @@ pub(crate) struct Listing {
     pub(crate) objects: Vec<ArchiveObject>,
     /// Folders not listed because `descend` said they hold nothing in scope.
     pub(crate) folders_pruned: usize,
-    /// Objects listed but dropped as out of scope (another tenant's `TenantId=` folder).
-    pub(crate) out_of_scope: usize,
+    /// Their paths (ending in `/`), when this listing pruned them (a plan holds only the count).
+    pub(crate) pruned_folders: Vec<String>,
+    /// Keys of the objects listed but dropped as out of scope (another tenant's `TenantId=`
+    /// folder).
+    pub(crate) out_of_scope: Vec<String>,
 }
 
 /// Lists the `*.parquet` objects under the location. Without `descend` it is one flat listing;
@@ -28,13 +31,14 @@ pub(crate) fn list_archive(
         return Ok(Listing {
             objects: vec![obj.clone()],
             folders_pruned: 0,
-            out_of_scope: 0,
+            pruned_folders: Vec::new(),
+            out_of_scope: Vec::new(),
         });
     }
     let unreadable = |e: object_store::Error| Error::archive(&loc.display, None, Some(e.into()));
     let root = (!loc.prefix.as_ref().is_empty()).then_some(&loc.prefix);
     let mut metas = Vec::new();
-    let mut folders_pruned = 0;
+    let mut pruned_folders = Vec::new();
     match descend {
         None => {
             metas = block_on(loc.store.list(root).try_collect::<Vec<_>>())?.map_err(unreadable)?
@@ -49,7 +53,7 @@ pub(crate) fn list_archive(
                     if descend(&relative(loc, &sub)) {
                         stack.push(Some(sub));
                     } else {
-                        folders_pruned += 1;
+                        pruned_folders.push(format!("{}/", relative(loc, &sub)));
                     }
                 }
             }
@@ -69,17 +73,19 @@ pub(crate) fn list_archive(
         })
         .collect();
     objects.sort_by(|a, b| a.key.cmp(&b.key));
-    if objects.is_empty() && folders_pruned == 0 {
+    if objects.is_empty() && pruned_folders.is_empty() {
         return Err(Error::archive(
             &loc.display,
             Some("no `*.parquet` objects found".into()),
             None,
         ));
     }
+    pruned_folders.sort();
     Ok(Listing {
         objects,
-        folders_pruned,
-        out_of_scope: 0,
+        folders_pruned: pruned_folders.len(),
+        pruned_folders,
+        out_of_scope: Vec::new(),
     })
 }
 

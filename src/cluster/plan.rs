@@ -191,7 +191,8 @@ impl Plan {
             } else {
                 0
             },
-            out_of_scope: 0,
+            pruned_folders: Vec::new(),
+            out_of_scope: Vec::new(),
         }
     }
 

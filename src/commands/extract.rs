@@ -65,7 +65,8 @@ pub fn extract(job: &ExtractJob) -> Result<ExtractOutcome> {
         let part = Listing {
             objects: chunk.to_vec(),
             folders_pruned: 0,
-            out_of_scope: 0,
+            pruned_folders: Vec::new(),
+            out_of_scope: Vec::new(),
         };
         let x = scan_archive(
             &archive,

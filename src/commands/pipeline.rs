@@ -126,9 +126,11 @@ pub(super) fn list_in_scope(
             .prunes_folders()
             .then_some(&descend as &dyn Fn(&str) -> bool),
     )?;
-    let before = listing.objects.len();
-    listing.objects.retain(|o| scope.key_may_hold(&o.key));
-    listing.out_of_scope = before - listing.objects.len();
+    let (kept, out): (Vec<_>, Vec<_>) = std::mem::take(&mut listing.objects)
+        .into_iter()
+        .partition(|o| scope.key_may_hold(&o.key));
+    listing.objects = kept;
+    listing.out_of_scope = out.into_iter().map(|o| o.key).collect();
     Ok(listing)
 }
 
@@ -254,8 +256,9 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
         x.metrics.cache_segments = l.segments.len();
         // A fresh listing that pruned no folder and dropped no object is the whole archive:
         // what it lacks is gone.
-        let complete =
-            src.plan.is_none() && src.listing.folders_pruned == 0 && src.listing.out_of_scope == 0;
+        let complete = src.plan.is_none()
+            && src.listing.folders_pruned == 0
+            && src.listing.out_of_scope.is_empty();
         match c.keep(l, &src.listing.objects, complete, &x.fresh) {
             Ok(kept) if kept.written.is_some() => progress.log(&match kept.deleted {
                 0 => format!(

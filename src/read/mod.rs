@@ -2,7 +2,9 @@
 //! rule evaluates. `scope` decides what is read, `schedule` runs fetching and decoding (the
 //! concurrency model), `object` picks the reader for one object (`late`, the page-level
 //! reader, or `whole`, polars'), `events` turns candidate rows into events, and `cache` keeps
-//! each object's events for the next run.
+//! each object's events for the next run. Footers are trusted only once checked: `statistics`
+//! before any of them prunes, `claims` (page headers) before any reader runs; `pruned` says
+//! what pruned each object.
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -11,13 +13,16 @@ mod claims;
 mod events;
 mod late;
 mod object;
+mod pruned;
 mod scan;
 mod schedule;
 mod scope;
+mod statistics;
 mod whole;
 
 pub(crate) use cache::{fnv, Cache, Loaded};
 pub use object::Reader;
+pub use pruned::{Pruned, PrunedBy};
 pub(crate) use scan::{scan_archive, ScanPlan};
 pub use scan::{BadFile, Extracted, ScanMetrics};
 pub(crate) use scope::Scope;

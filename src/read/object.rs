@@ -51,18 +51,14 @@ pub(crate) fn scan_object(
     reader: Reader,
 ) -> Result<(Scan, Duration)> {
     let started = Instant::now();
-    if let Some(meta) = &f.meta {
-        claims::check(key, meta, f.groups.clone(), &f)?;
-    }
+    claims::check(key, &f.meta, f.groups.clone(), &f)?;
     let mut declined = None;
     if reader != Reader::Polars {
-        if let Some(meta) = &f.meta {
-            match late::scan(meta, f.groups.clone(), |r| f.range(r), scope) {
-                Ok(raw) => return Ok((Scan::Raw(raw), started.elapsed())),
-                Err(e) if reader == Reader::Late => return Err(Error::corrupt(key, e.to_string())),
-                // Declined: polars' reader takes the object.
-                Err(e) => declined = Some(e.to_string()),
-            }
+        match late::scan(&f.meta, f.groups.clone(), |r| f.range(r), scope) {
+            Ok(raw) => return Ok((Scan::Raw(raw), started.elapsed())),
+            Err(e) if reader == Reader::Late => return Err(Error::corrupt(key, e.to_string())),
+            // Declined: polars' reader takes the object.
+            Err(e) => declined = Some(e.to_string()),
         }
     }
     // When polars fails too, what the late reader saw often names the column.

@@ -10,14 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use polars::prelude::*;
+use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::cache::{Cache, Entry, Loaded};
 use super::events::{dedup, extract_raws};
 use super::late::Raw;
 use super::object::{scan_object, Reader, Scan};
+use super::pruned::{self, Pruned};
 use super::schedule::{self, Step};
 use super::scope::Scope;
-use crate::archive::{fetch_needed, ArchiveObject, Listing, Location};
+use super::statistics;
+use crate::archive::{fetch_needed, ArchiveObject, Fetched, Listing, Location};
 use crate::error::{guarded, Error, Result};
 use crate::progress::Progress;
 use crate::rule::columns::{empty_events, ev, input};
@@ -61,6 +64,9 @@ pub struct ScanMetrics {
     pub rows_scanned: u64,
     /// Objects skipped with `--skip-bad-files`, with the reason.
     pub bad_files: Vec<BadFile>,
+    /// What pruned each folder and object that contributed nothing (or, by row-group
+    /// statistics, less), by key.
+    pub pruned: Vec<Pruned>,
     /// Objects whose events came from the extraction cache, and objects extracted afresh.
     pub cache_hits: usize,
     pub cache_misses: usize,
@@ -91,6 +97,8 @@ struct Outcome {
     cached: bool,
     bytes_read: u64,
     row_groups_pruned: usize,
+    /// What pruned the object, or some of its row groups.
+    pruned: Option<Pruned>,
     decode_time: Duration,
 }
 
@@ -101,6 +109,7 @@ impl Outcome {
             cached: true,
             bytes_read: 0,
             row_groups_pruned: 0,
+            pruned: None,
             decode_time: Duration::ZERO,
         }
     }
@@ -111,6 +120,7 @@ impl Outcome {
             cached: false,
             bytes_read: 0,
             row_groups_pruned: 0,
+            pruned: None,
             decode_time: Duration::ZERO,
         }
     }
@@ -137,6 +147,7 @@ pub(crate) fn scan_archive(
     for (i, outcome) in outcomes {
         fold.add(todo[i], i, outcome, plan)?;
     }
+    fold.m.pruned.sort_by(|a, b| a.key.cmp(&b.key));
     plan.progress.finish();
     let (mut frames, raws, mut fresh) = (fold.frames, fold.raws, fold.fresh);
     // The late-read objects' candidate rows become events in one pass over all of them.
@@ -218,7 +229,12 @@ fn read_objects(
     let fetch = move |obj: ArchiveObject| {
         let (store, cut) = (store.clone(), cut.clone());
         async move {
-            let keep = |meta: &_, rg| cut.row_group_may_hold(meta, rg);
+            // Statistics are checked before they prune, whether or not this run prunes: an
+            // object is damaged or not whatever the window.
+            let keep = |meta: &FileMetadata, rg| {
+                statistics::check(meta, rg).map_err(|why| Error::corrupt(&obj.key, why))?;
+                Ok(cut.row_group_may_hold(meta, rg))
+            };
             fetch_needed(store.as_ref(), &obj, &input::NEEDED, keep).await
         }
     };
@@ -243,18 +259,14 @@ fn read_objects(
 }
 
 /// Reads one fetched object.
-fn read_fetched(
-    obj: &ArchiveObject,
-    f: crate::archive::Fetched,
-    extract: &Scope,
-    plan: &ScanPlan,
-) -> Outcome {
+fn read_fetched(obj: &ArchiveObject, f: Fetched, extract: &Scope, plan: &ScanPlan) -> Outcome {
     let (bytes_read, row_groups_pruned) = (f.bytes_read, f.row_groups_pruned);
     let mut outcome = Outcome {
         scan: Ok(None),
         cached: false,
         bytes_read,
         row_groups_pruned,
+        pruned: pruned::object(&obj.key, &f, extract),
         decode_time: Duration::ZERO,
     };
     if f.is_empty() {
@@ -289,6 +301,7 @@ impl Fold {
             m: ScanMetrics {
                 files_listed: listing.objects.len(),
                 folders_pruned: listing.folders_pruned,
+                pruned: pruned::listed(listing),
                 ..Default::default()
             },
             max_time: None,
@@ -312,6 +325,7 @@ impl Fold {
         }
         m.bytes_read += o.bytes_read;
         m.row_groups_pruned += o.row_groups_pruned;
+        m.pruned.extend(o.pruned);
         match o.scan {
             Ok(None) => {
                 m.files_pruned += 1;

@@ -57,8 +57,8 @@ impl Scope {
         })
     }
 
-    /// Can a row group hold rows in scope? Its `TimeGenerated` statistics are exact bounds,
-    /// so they prune on both sides.
+    /// Can a row group hold rows in scope? Its `TimeGenerated` statistics, once checked
+    /// (`read::statistics`), are exact bounds, so they prune on both sides.
     pub(crate) fn row_group_may_hold(&self, meta: &FileMetadata, rg: usize) -> bool {
         let w = TimeWindow {
             since: self.since,

@@ -21,6 +21,9 @@ pub(super) fn scan(key: &str, f: Fetched, scope: &Scope) -> Result<Entry> {
     let args = ScanArgsParquet {
         glob: false,
         hive_options: HiveOptions::new_disabled(),
+        // Row groups are pruned before the fetch, on checked statistics (`read::statistics`);
+        // polars would trust INT96 ones, which have no defined order.
+        use_statistics: false,
         ..Default::default()
     };
     let sources = ScanSources::Buffers(Arc::from(vec![Buffer::from(bytes)]));

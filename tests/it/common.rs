@@ -429,3 +429,43 @@ pub fn first_tenant_dir(out: &Path) -> PathBuf {
         })
         .expect("a tenant folder")
 }
+
+/// A Parquet object with its footer rewritten by `edit` (the data pages are left as they
+/// are): damaged statistics, as a flipped bit or a writer's bug leaves them.
+pub fn rewrite_footer(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut polars_parquet_format::FileMetaData),
+) -> Vec<u8> {
+    use polars_parquet_format::thrift::protocol::{TCompactInputProtocol, TCompactOutputProtocol};
+    let n = bytes.len();
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    let start = n - 8 - len;
+    let mut footer = &bytes[start..n - 8];
+    let mut meta = polars_parquet_format::FileMetaData::read_from_in_protocol(
+        &mut TCompactInputProtocol::new(&mut footer, 1 << 30),
+    )
+    .unwrap();
+    edit(&mut meta);
+    let mut written = vec![];
+    meta.write_to_out_protocol(&mut TCompactOutputProtocol::new(&mut written))
+        .unwrap();
+    let mut out = bytes[..start].to_vec();
+    out.extend_from_slice(&written);
+    out.extend_from_slice(&(written.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"PAR1");
+    out
+}
+
+/// Statistics with no field set.
+pub fn no_statistics() -> polars_parquet_format::Statistics {
+    polars_parquet_format::Statistics {
+        max: None,
+        min: None,
+        null_count: None,
+        distinct_count: None,
+        max_value: None,
+        min_value: None,
+        is_max_value_exact: None,
+        is_min_value_exact: None,
+    }
+}

@@ -165,7 +165,7 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, String) {
     let (starts, footer) = regions(seed);
     let mut b = seed.to_vec();
     let n = b.len();
-    let what = match rng.gen_range(0..8) {
+    let what = match rng.gen_range(0..9) {
         0 => {
             let k = rng.gen_range(1..=8);
             for _ in 0..k {
@@ -224,6 +224,7 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, String) {
             }
             format!("page header at {at} changed")
         }
+        7 => return damaged_statistics(seed, rng),
         _ => {
             // Bytes inside a page, past its header.
             let at = starts[rng.gen_range(0..starts.len())] + rng.gen_range(16..256);
@@ -233,6 +234,119 @@ fn mutate(seed: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, String) {
         }
     };
     (b, what)
+}
+
+/// A mutant whose footer claims other statistics for one column chunk: a bit flipped in its
+/// minimum or maximum, or more nulls than values. Pruning must never believe the impossible
+/// ones (see [`impossible_statistics`]).
+fn damaged_statistics(seed: &[u8], rng: &mut ChaCha8Rng) -> (Vec<u8>, String) {
+    let mut what = String::new();
+    let b = rewrite_footer(seed, |meta| {
+        let rg = rng.gen_range(0..meta.row_groups.len());
+        let columns = &mut meta.row_groups[rg].columns;
+        // The time column half the time: its statistics are the ones that prune.
+        let time = columns.iter().position(|c| {
+            c.meta_data
+                .as_ref()
+                .is_some_and(|m| m.path_in_schema == ["TimeGenerated"])
+        });
+        let i = match time {
+            Some(t) if rng.gen_bool(0.5) => t,
+            _ => rng.gen_range(0..columns.len()),
+        };
+        let m = columns[i].meta_data.as_mut().unwrap();
+        let values = m.num_values;
+        let s = m.statistics.get_or_insert_with(no_statistics);
+        let bound = match rng.gen_range(0..3) {
+            0 => s.min_value.as_mut(),
+            1 => s.max_value.as_mut(),
+            _ => {
+                s.null_count = Some(values + rng.gen_range(1..100));
+                None
+            }
+        };
+        what = match bound {
+            Some(v) if !v.is_empty() => {
+                // A time's high bits half the time: years away, on either side.
+                let at = match v.len() {
+                    8 if rng.gen_bool(0.5) => rng.gen_range(37..64),
+                    n => rng.gen_range(0..n * 8),
+                };
+                v[at / 8] ^= 1 << (at % 8);
+                format!("bit {at} of a bound")
+            }
+            Some(_) => "nothing (an empty bound)".into(),
+            None => "the null count".into(),
+        };
+        what = format!(
+            "statistics of `{}`, row group {rg}: {what}",
+            m.path_in_schema.join(".")
+        );
+    });
+    (b, what)
+}
+
+/// Whether some needed column's statistics cannot be true (min above max, more nulls than
+/// values), read from the footer independently of the job.
+fn impossible_statistics(bytes: &[u8]) -> bool {
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    let n = bytes.len();
+    let Some(len) = bytes
+        .get(n.saturating_sub(8)..n.saturating_sub(4))
+        .map(|l| u32::from_le_bytes(l.try_into().unwrap()) as usize)
+    else {
+        return false;
+    };
+    let Some(mut footer) = (n - 8).checked_sub(len).and_then(|s| bytes.get(s..n - 8)) else {
+        return false;
+    };
+    let Ok(meta) = polars_parquet_format::FileMetaData::read_from_in_protocol(
+        &mut TCompactInputProtocol::new(&mut footer, 1 << 30),
+    ) else {
+        return false;
+    };
+    let needed = [
+        "TenantId",
+        "Id",
+        "TimeGenerated",
+        "Category",
+        "OperationName",
+        "Result",
+        "TargetResources",
+        "InitiatedBy",
+    ];
+    // polars' writer claims a dictionary chunk's nulls once per page: its counts are not read.
+    let polars = meta
+        .created_by
+        .as_deref()
+        .is_some_and(|w| w.starts_with("Polars"));
+    meta.row_groups.iter().flat_map(|g| &g.columns).any(|c| {
+        let Some(m) = &c.meta_data else { return false };
+        let Some(s) = &m.statistics else { return false };
+        if !m
+            .path_in_schema
+            .first()
+            .is_some_and(|p| needed.contains(&p.as_str()))
+        {
+            return false;
+        }
+        let nulls = !polars && s.null_count.is_some_and(|k| k < 0 || k > m.num_values);
+        let order = match (&s.min_value, &s.max_value) {
+            (Some(lo), Some(hi)) if m.type_ == polars_parquet_format::Type::INT64 => {
+                let int = |v: &Vec<u8>| v.as_slice().try_into().map(i64::from_le_bytes);
+                matches!((int(lo), int(hi)), (Ok(lo), Ok(hi)) if lo > hi)
+            }
+            (Some(lo), Some(hi)) if m.type_ == polars_parquet_format::Type::BYTE_ARRAY => lo > hi,
+            _ => false,
+        };
+        nulls || order
+    })
+}
+
+/// Whether a run pruned anything on statistics.
+fn pruned_on_statistics(out: &Path) -> bool {
+    let s = summary(out);
+    s["row_groups_pruned"].as_u64() != Some(0) || s["files_pruned"].as_u64() != Some(0)
 }
 
 /// How one CLI run over a mutant ended.
@@ -293,6 +407,8 @@ struct Tally {
     read_by_one: usize,
     /// Refusals that came from a panic caught at the object's failure boundary.
     caught_panics: usize,
+    /// Mutants whose statistics cannot be true: none may be pruned on them.
+    impossible_statistics: usize,
 }
 
 fn bad_files(out: &Path) -> usize {
@@ -330,6 +446,16 @@ fn check(bytes: &[u8], dir: &Path, tally: &mut Tally) -> Result<(), String> {
     ended(&auto, &[0, 3]).map_err(|e| format!("--reader auto: {e}"))?;
     if auto.code == Some(3) && !auto.stderr.contains(KEY) {
         return Err(format!("exit 3 without naming the object: {}", auto.stderr));
+    }
+    if impossible_statistics(bytes) {
+        tally.impossible_statistics += 1;
+        for (e, reader) in [(&late, "late"), (&polars, "polars"), (&auto, "auto")] {
+            if e.code == Some(0) && pruned_on_statistics(&e.out) {
+                return Err(format!(
+                    "{reader}: pruned on statistics that cannot be true"
+                ));
+            }
+        }
     }
     tally.tried += 1;
     tally.caught_panics += [&late, &polars, &auto]
@@ -404,7 +530,7 @@ fn mutants_end_as_documented() {
     assert_eq!(tally.tried, count);
     // The mutations must reach both outcomes, or they test nothing.
     assert!(
-        tally.read_by_both > 0 && tally.refused_by_both > 0,
+        tally.read_by_both > 0 && tally.refused_by_both > 0 && tally.impossible_statistics > 0,
         "{tally:?}"
     );
 }

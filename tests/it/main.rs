@@ -17,5 +17,6 @@ mod notebooks;
 mod reader;
 mod replay;
 mod semantics;
+mod statistics;
 mod storage;
 mod sweep;
