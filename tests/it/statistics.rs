@@ -131,7 +131,33 @@ fn refused_by_every_reader(bytes: &[u8], column: &str) {
             assert_eq!(s["files_pruned"], 0, "{s}");
             assert_eq!(s["row_groups_pruned"], 0, "{s}");
         }
+        never_cached(&root, &dir.path().join(format!("cache-{reader}")), reader);
     }
+}
+
+/// A run through a cache skips the object and writes no entry for it: a run that requires
+/// every entry names it.
+fn never_cached(root: &Path, cache: &Path, reader: &str) {
+    let out = cache.with_extension("out");
+    let cache = cache.to_str().unwrap();
+    let with_cache = ["--cache", cache, "--reader", reader];
+    succeeded(run(
+        root,
+        &out,
+        &[&with_cache[..], &["--skip-bad-files"]].concat(),
+    ));
+    assert_eq!(summary(&out)["bad_files"][0]["key"], KEY);
+    let again = run(
+        root,
+        &out,
+        &[&with_cache[..], &["--require-cached"]].concat(),
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("1 of 1 object(s) have no cache entry") && stderr.contains(KEY),
+        "{reader}: {stderr}"
+    );
 }
 
 #[test]
