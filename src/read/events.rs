@@ -7,7 +7,7 @@
 
 use polars::prelude::*;
 
-use super::late::Raw;
+use super::raw::Raw;
 use super::scope::Scope;
 use crate::error::{Error, Result};
 use crate::rule::columns::{ev, input};

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::cache::Entry;
 use super::claims;
-use super::late::{self, Raw};
+use super::late;
+use super::raw::Raw;
 use super::scope::Scope;
 use super::whole;
 use crate::archive::Fetched;

@@ -14,9 +14,9 @@ use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::cache::{Cache, Entry, Loaded};
 use super::events::{dedup, extract_raws};
-use super::late::Raw;
 use super::object::{scan_object, Reader, Scan};
 use super::pruned::{self, Pruned};
+use super::raw::Raw;
 use super::schedule::{self, Step};
 use super::scope::Scope;
 use super::statistics;

@@ -19,7 +19,7 @@ pub use exclude::Exclusions;
 pub(crate) use exclude::{counts as exclusion_counts, split as split_suppressed, EXCLUDED, GRACE};
 pub(crate) use model::{
     category_pattern, finding_order, invites, operation_pattern, pair, redeems,
-    sentinel_redeem_key, INVITE_OP,
+    sentinel_redeem_key, INVITE_OP, REDEEM_OP,
 };
 pub(crate) use sentinel::load_rule;
 pub use sentinel::Rule;

@@ -31,6 +31,7 @@ use polars_parquet::parquet::schema::types::PhysicalType;
 
 use self::column::{read, Cx, Values, Want, NULL};
 use self::page::Width;
+use super::raw::{Gathered, Raw};
 use super::scope::Scope;
 use crate::archive::nanos_per_unit;
 use crate::error::{Error, Result};
@@ -40,16 +41,6 @@ use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
 /// The late reader declines: `why` goes to `--reader late`'s error.
 fn no<T>(why: impl Into<String>) -> Result<T> {
     Err(Error::Unsupported(why.into()))
-}
-
-/// The candidate rows of one object (all `Category`/`OperationName` matches within the scope),
-/// with the raw columns the event expressions read, plus the per-object stats.
-pub(crate) struct Raw {
-    /// The [`input::NEEDED`] columns, `TimeGenerated` as datetime ns.
-    pub(crate) frame: DataFrame,
-    pub(crate) rows: u64,
-    pub(crate) max_time: Option<i64>,
-    pub(crate) tenant_rows: Vec<(String, u64)>,
 }
 
 /// The string columns: every needed column but `TimeGenerated`.
@@ -107,7 +98,7 @@ pub(crate) fn scan(
         s.row_group(rg)?;
     }
     Ok(Raw {
-        frame: s.out.frame()?,
+        frame: s.out.frame().or_else(|e| no(e.to_string()))?,
         rows: s.rows,
         max_time: s.max_time,
         tenant_rows: s.tenant_rows.into_iter().collect(),
@@ -341,40 +332,6 @@ fn matches(v: &Values, re: &regex::Regex) -> Result<Vec<bool>> {
     (0..v.entries())
         .map(|k| utf8(v.entry(k), "filter column").map(|s| re.is_match(s)))
         .collect()
-}
-
-/// The candidate rows gathered so far, column by column.
-#[derive(Default)]
-struct Gathered {
-    tenant: Vec<Option<String>>,
-    id: Vec<Option<String>>,
-    time: Vec<Option<i64>>,
-    category: Vec<Option<String>>,
-    operation: Vec<Option<String>>,
-    result: Vec<Option<String>>,
-    targets: Vec<Option<String>>,
-    initiated: Vec<Option<String>>,
-}
-
-impl Gathered {
-    /// The [`input::NEEDED`] columns, as polars' reader would give them.
-    fn frame(self) -> Result<DataFrame> {
-        let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
-        let time = Column::new(input::TIME_GENERATED.into(), self.time)
-            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))
-            .or_else(|e| no(e.to_string()))?;
-        DataFrame::new_infer_height(vec![
-            s(input::TENANT, self.tenant),
-            s(input::ID, self.id),
-            time,
-            s(input::CATEGORY, self.category),
-            s(input::OPERATION_NAME, self.operation),
-            s(input::RESULT, self.result),
-            s(input::TARGET_RESOURCES, self.targets),
-            s(input::INITIATED_BY, self.initiated),
-        ])
-        .or_else(|e| no(e.to_string()))
-    }
 }
 
 fn utf8<'a>(b: &'a [u8], column: &str) -> Result<&'a str> {

@@ -1,0 +1,564 @@
+//! JSON Lines archives, as Azure writes them into a storage account: Entra diagnostic-settings
+//! records (a camelCase envelope around `properties`) and Log Analytics data-export records
+//! (the table's PascalCase columns, dynamic ones as objects or as JSON text), plain or gzip,
+//! one record per line or (before November 2018) one `{"records":[…]}` document. The shape is
+//! told per record, so one object may even mix them.
+//!
+//! A line that cannot hold an invite or a redeem is never parsed whole (`prefilter`): only its
+//! time and tenant are read, for the rows per tenant and the archive's latest time. The
+//! candidates become the same rows the Parquet readers give ([`Raw`]), so everything after the
+//! read is shared. What cannot be read is counted per object ([`Quality`]), never fatal; an
+//! object that is not JSON at all is an error naming it.
+//!
+//! | rule field      | diagnostic record                                         | data export     |
+//! |-----------------|-----------------------------------------------------------|-----------------|
+//! | `TimeGenerated` | `time`, else `properties.activityDateTime`                | `TimeGenerated` |
+//! | `Category`      | `properties.category` (the envelope's is the log's)       | `Category`      |
+//! | `OperationName` | `properties.activityDisplayName`, else `operationName`    | `OperationName` |
+//! | `Result`        | `properties.result`                                       | `Result`        |
+//! | `Id`            | `properties.id`                                           | `Id`            |
+//! | tenant          | `tenantId`, else `properties.tenantId`, else `resourceId` | `TenantId`      |
+//! | targets, initiator | `properties.targetResources`, `properties.initiatedBy` | `TargetResources`, `InitiatedBy` |
+
+mod prefilter;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde_json::Value;
+
+use self::prefilter::Prefilter;
+use super::raw::{Gathered, Raw, Row};
+use super::scope::Scope;
+use crate::error::{Error, Result};
+use crate::rule::{category_pattern, operation_pattern};
+use crate::time::parse_instant;
+
+/// What could not be read in one JSON object, counted, never fatal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Quality {
+    /// Records read (non-blank lines, or a legacy document's records).
+    pub records: u64,
+    /// Lines that are not one JSON object.
+    pub unparseable_lines: u64,
+    /// Lines holding bytes that are not UTF-8 (counted among the unparseable too).
+    pub non_utf8_lines: u64,
+    /// A last line without its end and not JSON: a blob still being appended to. The next run
+    /// reads it whole (the object's ETag and size will have changed).
+    pub truncated_last_line: bool,
+    /// Records holding none of the fields the rule reads (no `properties`, no table columns).
+    pub records_without_fields: u64,
+}
+
+/// Is `bytes` (an object's first bytes) gzip?
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// The candidate rows of one JSON object, cut to `scope`, and what could not be read.
+pub(crate) fn scan(key: &str, bytes: &[u8], scope: &Scope) -> Result<(Raw, Quality)> {
+    let inflated;
+    let mut text = bytes;
+    if is_gzip(bytes) {
+        let mut out = Vec::new();
+        // Several gzip members (appended or concatenated archives) are one stream.
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::corrupt(key, format!("gzip: {e}")))?;
+        inflated = out;
+        text = &inflated;
+    }
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        None | Some(b'{') => {}
+        Some(_) => {
+            return Err(Error::corrupt(
+                key,
+                "neither Parquet nor JSON Lines (a JSON object per line)",
+            ))
+        }
+    }
+    let mut s = Scanner::new(scope)?;
+    if is_records_document(text) {
+        s.document(key, text)?;
+    } else {
+        s.lines(text);
+    }
+    let raw = Raw {
+        frame: s.out.frame()?,
+        rows: s.rows,
+        max_time: s.max_time,
+        tenant_rows: s.tenant_rows.into_iter().collect(),
+    };
+    Ok((raw, s.quality))
+}
+
+/// A legacy blob: one `{"records": [...]}` document.
+fn is_records_document(text: &[u8]) -> bool {
+    let rest = text
+        .trim_ascii_start()
+        .strip_prefix(b"{")
+        .unwrap_or_default();
+    rest.trim_ascii_start().starts_with(br#""records""#)
+}
+
+/// The scan of one object, record by record.
+struct Scanner<'a> {
+    scope: &'a Scope,
+    prefilter: Prefilter,
+    category: regex::Regex,
+    operation: regex::Regex,
+    out: Gathered,
+    quality: Quality,
+    rows: u64,
+    max_time: Option<i64>,
+    tenant_rows: BTreeMap<String, u64>,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(scope: &'a Scope) -> Result<Self> {
+        let re = |p: String| regex::Regex::new(&p).map_err(|e| Error::Internal(e.to_string()));
+        Ok(Scanner {
+            scope,
+            prefilter: Prefilter::new(),
+            category: re(category_pattern())?,
+            operation: re(operation_pattern())?,
+            out: Gathered::default(),
+            quality: Quality::default(),
+            rows: 0,
+            max_time: None,
+            tenant_rows: BTreeMap::new(),
+        })
+    }
+
+    fn lines(&mut self, text: &[u8]) {
+        let mut lines = text.split(|&b| b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            let last = lines.peek().is_none();
+            let line = line.strip_suffix(b"\r").unwrap_or(line).trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let read = if self.prefilter.keeps(line) {
+                serde_json::from_slice::<Value>(line)
+                    .ok()
+                    .filter(Value::is_object)
+                    .map(|v| self.record(&v))
+            } else {
+                serde_json::from_slice::<Envelope>(line).ok().map(|e| {
+                    self.count(e.tenant(), e.time());
+                    if e.is_empty() {
+                        self.quality.records_without_fields += 1;
+                    }
+                })
+            };
+            if read.is_some() {
+                continue;
+            }
+            if last && !text.ends_with(b"\n") {
+                self.quality.truncated_last_line = true;
+                continue;
+            }
+            self.quality.records += 1;
+            self.quality.unparseable_lines += 1;
+            if std::str::from_utf8(line).is_err() {
+                self.quality.non_utf8_lines += 1;
+            }
+        }
+    }
+
+    /// A legacy `{"records": [...]}` document, read whole.
+    fn document(&mut self, key: &str, text: &[u8]) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Records {
+            records: Vec<Value>,
+        }
+        let doc: Records = serde_json::from_slice(text)
+            .map_err(|e| Error::corrupt(key, format!("a `records` document: {e}")))?;
+        for r in &doc.records {
+            if r.is_object() {
+                self.record(r);
+            } else {
+                self.quality.records += 1;
+                self.quality.unparseable_lines += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// One parsed record: counted, and kept when it is a candidate in scope.
+    fn record(&mut self, v: &Value) {
+        let r = fields(v);
+        self.count(r.tenant.as_deref(), r.time);
+        if holds_nothing(&r) {
+            self.quality.records_without_fields += 1;
+            return;
+        }
+        let matches =
+            |re: &regex::Regex, f: &Option<String>| f.as_deref().is_some_and(|s| re.is_match(s));
+        if matches(&self.operation, &r.operation)
+            && matches(&self.category, &r.category)
+            && self
+                .scope
+                .keeps_tenant(r.tenant.as_deref().map(str::as_bytes))
+            && self.scope.keeps_time(r.time)
+        {
+            self.out.push(r);
+        }
+    }
+
+    fn count(&mut self, tenant: Option<&str>, time: Option<i64>) {
+        self.quality.records += 1;
+        self.rows += 1;
+        self.max_time = self.max_time.max(time);
+        *self
+            .tenant_rows
+            .entry(tenant.unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+}
+
+/// What a line the prefilter dropped is read for: its time and tenant (either shape).
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, rename = "TimeGenerated")]
+    time_generated: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, rename = "tenantId")]
+    tenant_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, rename = "TenantId")]
+    table_tenant: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, rename = "resourceId")]
+    resource_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    properties: Option<Properties<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Properties<'a> {
+    #[serde(borrow, default, rename = "tenantId")]
+    tenant_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, rename = "activityDateTime")]
+    activity_time: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Envelope<'_> {
+    /// Neither shape: no `properties`, no table column.
+    fn is_empty(&self) -> bool {
+        self.properties.is_none() && self.time_generated.is_none() && self.table_tenant.is_none()
+    }
+
+    fn tenant(&self) -> Option<&str> {
+        match &self.properties {
+            Some(p) => self
+                .tenant_id
+                .as_deref()
+                .or(p.tenant_id.as_deref())
+                .or_else(|| self.resource_id.as_deref().and_then(tenant_of_resource)),
+            None => self.table_tenant.as_deref(),
+        }
+    }
+
+    fn time(&self) -> Option<i64> {
+        let text = match &self.properties {
+            Some(p) => self.time.as_deref().or(p.activity_time.as_deref()),
+            None => self.time_generated.as_deref(),
+        };
+        text.and_then(|t| parse_instant(t).ok())
+    }
+}
+
+/// The tenant of a diagnostic record's `resourceId` (`/tenants/<tid>/providers/…`).
+fn tenant_of_resource(id: &str) -> Option<&str> {
+    let mut parts = id.split('/').filter(|p| !p.is_empty());
+    while let Some(p) = parts.next() {
+        if p.eq_ignore_ascii_case("tenants") {
+            return parts.next();
+        }
+    }
+    None
+}
+
+/// The rule's fields of one record, mapped from its shape (see the module's table).
+fn fields(v: &Value) -> Row {
+    let scalar = |v: Option<&Value>| match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    // Dynamic values as JSON text, which is what the Parquet path's columns hold.
+    let dynamic = |v: Option<&Value>| match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let time = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .and_then(|t| parse_instant(t).ok())
+    };
+    match v.get("properties").filter(|p| p.is_object()) {
+        Some(p) => Row {
+            tenant: scalar(v.get("tenantId"))
+                .or_else(|| scalar(p.get("tenantId")))
+                .or_else(|| {
+                    let id = v.get("resourceId")?.as_str()?;
+                    tenant_of_resource(id).map(str::to_string)
+                }),
+            id: scalar(p.get("id")),
+            time: time(v.get("time")).or_else(|| time(p.get("activityDateTime"))),
+            category: scalar(p.get("category")),
+            operation: scalar(p.get("activityDisplayName"))
+                .or_else(|| scalar(v.get("operationName"))),
+            result: scalar(p.get("result")),
+            targets: dynamic(p.get("targetResources")),
+            initiated: dynamic(p.get("initiatedBy")),
+        },
+        None => Row {
+            tenant: scalar(v.get("TenantId")),
+            id: scalar(v.get("Id")),
+            time: time(v.get("TimeGenerated")),
+            category: scalar(v.get("Category")),
+            operation: scalar(v.get("OperationName")),
+            result: scalar(v.get("Result")),
+            targets: dynamic(v.get("TargetResources")),
+            initiated: dynamic(v.get("InitiatedBy")),
+        },
+    }
+}
+
+/// Holds none of the fields the rule reads.
+fn holds_nothing(r: &Row) -> bool {
+    r.id.is_none()
+        && r.time.is_none()
+        && r.category.is_none()
+        && r.operation.is_none()
+        && r.result.is_none()
+        && r.targets.is_none()
+        && r.initiated.is_none()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::io::Write;
+
+    use polars::prelude::*;
+
+    use super::*;
+    use crate::read::events::extract_raws;
+    use crate::rule::columns::{ev, input};
+
+    fn flag(df: &DataFrame, c: &str) -> bool {
+        df.column(c).unwrap().bool().unwrap().get(0).unwrap()
+    }
+
+    /// Real records (tests/fixtures/json/README.md says where each comes from).
+    const INVITE: &str =
+        include_str!("../../../tests/fixtures/json/diag-invite-external-user.splunk.json");
+    const HOUR: &str = include_str!("../../../tests/fixtures/json/diag-PT1H.datadog.json");
+
+    fn read(bytes: &[u8]) -> (Raw, Quality) {
+        scan("k.json", bytes, &Scope::everything()).unwrap()
+    }
+
+    /// The events of one object's candidates, as every reader's rows become.
+    fn events(bytes: &[u8]) -> DataFrame {
+        let (raw, _) = read(bytes);
+        extract_raws(&[&raw], &Scope::everything())
+            .unwrap()
+            .remove(0)
+    }
+
+    fn strings(df: &DataFrame, c: &str) -> Vec<Option<String>> {
+        df.column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+
+    fn one(df: &DataFrame, c: &str) -> String {
+        assert_eq!(df.height(), 1, "{df}");
+        strings(df, c)[0].clone().unwrap()
+    }
+
+    #[test]
+    fn a_real_invite_is_extracted_exactly() {
+        let e = events(INVITE.as_bytes());
+        assert_eq!(one(&e, ev::TENANT), "fc69e276-e9e8-4af9-9002-1e410d77244e");
+        assert_eq!(
+            one(&e, ev::ID),
+            "Invited Users_e7d580a6-eaac-4f82-843c-40b0b5f3cf99_YNUMP_7291793"
+        );
+        assert_eq!(
+            one(&e, ev::TR_UPN),
+            "oops360_gmail.com#EXT#@strtadminsplunkresearch.onmicrosoft.com"
+        );
+        assert_eq!(one(&e, ev::INIT_UPN), "oopsr@splunkresearch.com");
+        assert_eq!(one(&e, ev::INIT_IP), "40.126.4.40");
+        let time = e.column(ev::TIME).unwrap().i64().unwrap().get(0);
+        // Seven fractional digits: 100 ns kept.
+        assert_eq!(
+            time,
+            Some(parse_instant("2023-07-13T00:29:59.5100003Z").unwrap())
+        );
+        assert!(flag(&e, ev::IS_INVITE));
+    }
+
+    #[test]
+    fn a_real_hour_blob_reads_whole_with_no_candidate() {
+        let (raw, q) = read(HOUR.as_bytes());
+        assert_eq!((raw.rows, raw.frame.height()), (22, 0));
+        assert_eq!(
+            q,
+            Quality {
+                records: 22,
+                ..Quality::default()
+            }
+        );
+        assert_eq!(
+            raw.tenant_rows,
+            [("4d3bac44-0230-4732-9e70-cc00736f0a97".to_string(), 22)]
+        );
+        let latest = HOUR
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["time"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .map(|t| parse_instant(&t).unwrap())
+            .max();
+        assert_eq!(raw.max_time, latest);
+    }
+
+    /// A redeem of the shape the public sample shows (`UPN: …` text in `displayName`).
+    fn redeem(id: &str, upn: &str) -> String {
+        format!(
+            r#"{{"time":"2026-03-01T10:00:00.1234567Z","resourceId":"/tenants/t1/providers/Microsoft.aadiam","operationName":"Redeem external user invite","category":"AuditLogs","properties":{{"id":"{id}","category":"UserManagement","result":"success","activityDisplayName":"Redeem external user invite","loggedByService":"B2B Auth","initiatedBy":{{"user":{{"userPrincipalName":"jane@fabrikam.com","ipAddress":"198.51.100.4"}}}},"targetResources":[{{"id":"d042c4fe-5dd1-44a2-883a-eede6c10608f","displayName":"UPN: {upn}, Email: jane@fabrikam.com, InvitationId: 4c93fc70-169a-411f-8cf7-aff732f8c7b9, Source: One Time Passcode","type":"User","userPrincipalName":"{upn}"}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_redeem_keeps_its_upn_text_and_takes_its_tenant_from_the_resource() {
+        let upn = "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+        let e = events(redeem("r1", upn).as_bytes());
+        assert_eq!(one(&e, ev::TENANT), "t1", "no tenantId: from resourceId");
+        assert!(one(&e, ev::TR_DISPLAY).starts_with(&format!("UPN: {upn}, Email: ")));
+        assert!(!flag(&e, ev::IS_INVITE));
+        assert!(flag(&e, ev::RESULT_OK));
+        // No rule reads a redeem's initiator (as in the Parquet readers).
+        assert_eq!(strings(&e, ev::INIT_UPN), [None]);
+    }
+
+    /// A data-export record (PascalCase columns); `nested` writes the dynamic ones as JSON
+    /// values, else as JSON text.
+    fn exported(id: &str, nested: bool) -> String {
+        let targets = r#"[{"id":"g1","type":"User","userPrincipalName":"omar_adatum.org#EXT#@contoso.onmicrosoft.com"}]"#;
+        let initiated =
+            r#"{"user":{"userPrincipalName":"admin@contoso.com","ipAddress":"203.0.113.7"}}"#;
+        let dynamic = |v: &str| {
+            if nested {
+                v.to_string()
+            } else {
+                Value::from(v).to_string()
+            }
+        };
+        format!(
+            r#"{{"TenantId":"ws-1","AADTenantId":"t2","TimeGenerated":"2026-03-01T09:00:00Z","Id":"{id}","Category":"UserManagement","OperationName":"Invite external user","Result":"success","TargetResources":{},"InitiatedBy":{}}}"#,
+            dynamic(targets),
+            dynamic(initiated)
+        )
+    }
+
+    #[test]
+    fn exported_dynamic_columns_read_the_same_as_values_or_as_text() {
+        let mixed = format!("{}\n{}\n", exported("a", true), exported("b", false));
+        let e = events(mixed.as_bytes());
+        assert_eq!(strings(&e, ev::ID), [Some("a".into()), Some("b".into())]);
+        let upn = Some("omar_adatum.org#EXT#@contoso.onmicrosoft.com".to_string());
+        assert_eq!(strings(&e, ev::TR_UPN), [upn.clone(), upn]);
+        let ip = Some("203.0.113.7".to_string());
+        assert_eq!(strings(&e, ev::INIT_IP), [ip.clone(), ip]);
+        assert_eq!(
+            strings(&e, ev::TENANT),
+            [Some("ws-1".into()), Some("ws-1".into())]
+        );
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        g.write_all(text.as_bytes()).unwrap();
+        g.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_members_legacy_documents_and_mixed_shapes_read_alike() {
+        let upn = "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+        let lines = format!("{INVITE}\n{}\n{}\n", redeem("r1", upn), exported("a", true));
+        let plain = events(lines.as_bytes());
+        assert_eq!(plain.height(), 3);
+        // Two gzip members, as an appended or concatenated archive holds.
+        let (first, rest) = lines.split_at(lines.find('\n').unwrap() + 1);
+        let mut two = gzip(first);
+        two.extend(gzip(rest));
+        assert!(events(&two).equals_missing(&plain));
+        let records: Vec<Value> = lines
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let doc = serde_json::json!({ "records": records }).to_string();
+        assert!(events(doc.as_bytes()).equals_missing(&plain));
+    }
+
+    #[test]
+    fn bad_lines_are_counted_never_fatal() {
+        let mut text = format!("{INVITE}\r\nnot json\n\n[1, 2]\n").into_bytes();
+        text.extend(b"{\"operationName\": \"Invite external user\xff\"}\n");
+        text.extend(format!("{{\"Level\": 4}}\n{}", &INVITE[..INVITE.len() / 2]).bytes());
+        let (raw, q) = read(&text);
+        assert_eq!(
+            q,
+            Quality {
+                records: 5,
+                unparseable_lines: 3,
+                non_utf8_lines: 1,
+                truncated_last_line: true,
+                records_without_fields: 1,
+            }
+        );
+        assert_eq!((raw.frame.height(), raw.rows), (1, 2));
+        assert_eq!(read(b"").0.rows, 0);
+        assert_eq!(read(b"  \n\n").1, Quality::default());
+        for not_json in [&b"PAR1\x00\x00"[..], b"[{\"a\": 1}]", b"hello"] {
+            let Err(e) = scan("k.json", not_json, &Scope::everything()) else {
+                panic!("{not_json:?} read as JSON");
+            };
+            assert!(e.to_string().contains("k.json"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_scope_cuts_candidates_but_counts_every_row() {
+        let upn = "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+        let text = format!("{INVITE}\n{}\n", redeem("r1", upn));
+        let scope = Scope {
+            tenants: vec!["t1".into()],
+            ..Scope::default()
+        };
+        let (raw, _) = scan("k.json", text.as_bytes(), &scope).unwrap();
+        assert_eq!(raw.frame.height(), 1);
+        assert_eq!(raw.rows, 2);
+        let since = Scope {
+            since: Some(parse_instant("2024-01-01").unwrap()),
+            ..Scope::default()
+        };
+        let (raw, _) = scan("k.json", text.as_bytes(), &since).unwrap();
+        assert_eq!(strings(&raw.frame, input::ID), [Some("r1".into())]);
+    }
+}
