@@ -39,7 +39,7 @@ pub use commands::{
 };
 pub use error::{Error, Result};
 pub use generate::{scenario, GenSpec, GenStats};
-pub use read::{BadFile, Extracted, Pruned, PrunedBy, Reader, ScanMetrics};
+pub use read::{BadFile, BadLines, Extracted, JsonQuality, Pruned, PrunedBy, Reader, ScanMetrics};
 pub use report::{stdout_table, Summary, TenantCounts, Timings};
 pub use rule::{
     by_tenant, columns, findings, time_to_redeem, Config, Exclusions, Params, Rule, Semantics,

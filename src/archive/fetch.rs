@@ -81,6 +81,28 @@ impl Fetched {
     }
 }
 
+/// What was fetched of one object: a Parquet object's footer and needed chunks, or a JSON
+/// object whole (it has no footer to read first).
+pub(crate) enum Got {
+    Parquet(Box<Fetched>),
+    Json(Bytes),
+}
+
+/// Whether an object is read as JSON Lines, by its name: `.json`, `.jsonl`, either gzip'd.
+pub(crate) fn is_json_key(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.ends_with(".json") || name.ends_with(".jsonl")
+}
+
+/// Fetches a whole object, under the same If-Match as a Parquet object's ranges.
+pub(crate) async fn fetch_whole(store: &dyn ObjectStore, obj: &ArchiveObject) -> Result<Bytes> {
+    if obj.size == 0 {
+        return Ok(Bytes::new());
+    }
+    get_matching(store, obj, 0..obj.size).await
+}
+
 /// Bytes read from the end at first: the footer of most objects, in one request.
 const TAIL: u64 = 64 * 1024;
 

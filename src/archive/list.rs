@@ -1,4 +1,5 @@
-//! Listing the archive's Parquet objects, with or without descending into every folder.
+//! Listing the archive's data objects (Parquet, JSON Lines), with or without descending into
+//! every folder.
 
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// What listing found.
 pub(crate) struct Listing {
-    /// Every `*.parquet` object in the folders visited, sorted by key.
+    /// Every data object in the folders visited, sorted by key.
     pub(crate) objects: Vec<ArchiveObject>,
     /// Folders not listed because `descend` said they hold nothing in scope.
     pub(crate) folders_pruned: usize,
@@ -20,7 +21,7 @@ pub(crate) struct Listing {
     pub(crate) out_of_scope: Vec<String>,
 }
 
-/// Lists the `*.parquet` objects under the location. Without `descend` it is one flat listing;
+/// Lists the data objects under the location. Without `descend` it is one flat listing;
 /// with it, the folders are walked and a folder (its path relative to the root) is entered only
 /// when `descend` says so.
 pub(crate) fn list_archive(
@@ -76,7 +77,9 @@ pub(crate) fn list_archive(
     if objects.is_empty() && pruned_folders.is_empty() {
         return Err(Error::archive(
             &loc.display,
-            Some("no `*.parquet` objects found".into()),
+            Some(
+                "no data objects found (`*.parquet`, `*.json`, `*.jsonl`, or either gzip'd)".into(),
+            ),
             None,
         ));
     }
@@ -98,11 +101,11 @@ fn relative(loc: &Location, p: &ObjectPath) -> String {
         .to_string()
 }
 
-/// Parquet data objects only: hidden and `_`-prefixed names (`_SUCCESS`, `.crc`, staging
-/// files) are bookkeeping of the writers, not data.
+/// Parquet and JSON Lines objects only: hidden and `_`-prefixed names (`_SUCCESS`, `.crc`,
+/// staging files, a Delta log) are bookkeeping of the writers, not data.
 fn is_data_object(key: &str) -> bool {
     let name = key.rsplit('/').next().unwrap_or(key);
-    name.to_ascii_lowercase().ends_with(".parquet")
+    (name.to_ascii_lowercase().ends_with(".parquet") || super::is_json_key(key))
         && !key
             .split('/')
             .any(|seg| seg.starts_with('.') || seg.starts_with('_'))
@@ -119,6 +122,10 @@ mod tests {
         assert!(!is_data_object("y=2026/_SUCCESS"));
         assert!(!is_data_object("_delta_log/x.parquet"));
         assert!(!is_data_object("y=2026/.part-0.parquet.crc"));
-        assert!(!is_data_object("notes.json"));
+        assert!(is_data_object("y=2026/m=01/d=02/h=03/m=00/PT1H.json"));
+        assert!(is_data_object("w/PT05M_1.JSON"));
+        assert!(is_data_object("a/b.jsonl.gz") && is_data_object("a/b.json.gz"));
+        assert!(!is_data_object("_delta_log/00000.json"));
+        assert!(!is_data_object("notes.txt") && !is_data_object("a.gz"));
     }
 }

@@ -1,6 +1,7 @@
 //! Where the archive lives and where reports go, all through `object_store`: resolving a
-//! location (and masking its secrets), listing, the facts pruning uses, ranged fetching of an
-//! object's needed bytes, and the sink reports are written to. The I/O runtime lives here too.
+//! location (and masking its secrets), listing, the facts pruning uses, ranged fetching of a
+//! Parquet object's needed bytes (a JSON object is fetched whole), and the sink reports are
+//! written to. The I/O runtime lives here too.
 
 mod fetch;
 mod list;
@@ -11,7 +12,7 @@ mod secrets;
 mod single;
 mod sink;
 
-pub(crate) use fetch::{fetch_needed, Fetched};
+pub(crate) use fetch::{fetch_needed, fetch_whole, is_json_key, Fetched, Got};
 pub(crate) use list::{list_archive, Listing};
 pub(crate) use location::{display_url, resolve, ArchiveObject, Location};
 pub(crate) use prune::{folder_span, nanos_per_unit, row_group_span, TimeWindow};

@@ -1,7 +1,8 @@
 //! The scan: every object of the archive in scope read into the invite and redeem events the
 //! rule evaluates. `scope` decides what is read, `schedule` runs fetching and decoding (the
-//! concurrency model), `object` picks the reader for one object (`late`, the page-level
-//! reader, or `whole`, polars'), `events` turns candidate rows into events, and `cache` keeps
+//! concurrency model), `object` picks the reader for one Parquet object (`late`, the page-level
+//! reader, or `whole`, polars'), `json` reads JSON Lines objects, `events` turns candidate rows
+//! (`raw`) into events, and `cache` keeps
 //! each object's events for the next run. Footers are trusted only once checked: `statistics`
 //! before any of them prunes, `claims` (page headers) before any reader runs; `pruned` says
 //! what pruned each object.
@@ -11,8 +12,6 @@
 mod cache;
 mod claims;
 mod events;
-// Not yet wired into the scan (issue 15): tested on its own until then.
-#[allow(dead_code)]
 mod json;
 mod late;
 mod object;
@@ -25,8 +24,9 @@ mod statistics;
 mod whole;
 
 pub(crate) use cache::{fnv, Cache, Loaded};
+pub use json::Quality as JsonQuality;
 pub use object::Reader;
 pub use pruned::{Pruned, PrunedBy};
 pub(crate) use scan::{scan_archive, ScanPlan};
-pub use scan::{BadFile, Extracted, ScanMetrics};
+pub use scan::{BadFile, BadLines, Extracted, ScanMetrics};
 pub(crate) use scope::Scope;

@@ -14,6 +14,8 @@ pub(crate) struct Raw {
     pub(crate) rows: u64,
     pub(crate) max_time: Option<i64>,
     pub(crate) tenant_rows: Vec<(String, u64)>,
+    /// A JSON object's lines that could not be read (`None`: a Parquet object).
+    pub(crate) quality: Option<super::json::Quality>,
 }
 
 /// One candidate row, each column's value as the Parquet readers give it (dynamic columns as

@@ -14,13 +14,16 @@ use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::cache::{Cache, Entry, Loaded};
 use super::events::{dedup, extract_raws};
+use super::json::{self, Quality as JsonQuality};
 use super::object::{scan_object, Reader, Scan};
 use super::pruned::{self, Pruned};
 use super::raw::Raw;
 use super::schedule::{self, Step};
 use super::scope::Scope;
 use super::statistics;
-use crate::archive::{fetch_needed, ArchiveObject, Fetched, Listing, Location};
+use crate::archive::{
+    fetch_needed, fetch_whole, is_json_key, ArchiveObject, Fetched, Got, Listing, Location,
+};
 use crate::error::{guarded, Error, Result};
 use crate::progress::Progress;
 use crate::rule::columns::{empty_events, ev, input};
@@ -64,6 +67,8 @@ pub struct ScanMetrics {
     pub rows_scanned: u64,
     /// Objects skipped with `--skip-bad-files`, with the reason.
     pub bad_files: Vec<BadFile>,
+    /// JSON objects with lines that could not be read, with their counts.
+    pub bad_lines: Vec<BadLines>,
     /// What pruned each folder and object that contributed nothing (or, by row-group
     /// statistics, less), by key.
     pub pruned: Vec<Pruned>,
@@ -78,6 +83,13 @@ pub struct ScanMetrics {
 pub struct BadFile {
     pub key: String,
     pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadLines {
+    pub key: String,
+    #[serde(flatten)]
+    pub quality: JsonQuality,
 }
 
 /// How to scan: what is in scope, where the cache is, and what to do with a bad object.
@@ -167,7 +179,10 @@ pub(crate) fn scan_archive(
         }
     };
     for ((i, raw), events) in raws.into_iter().zip(extracted) {
-        if plan.cache.is_some() {
+        // An object with lines that could not be read is read again by every run, which
+        // reports them again (a growing blob's last line is complete by then).
+        let clean = raw.quality.as_ref().is_none_or(|q| q.is_clean());
+        if plan.cache.is_some() && clean {
             let entry = Entry {
                 events: events.clone(),
                 rows: raw.rows,
@@ -235,7 +250,12 @@ fn read_objects(
                 statistics::check(meta, rg).map_err(|why| Error::corrupt(&obj.key, why))?;
                 Ok(cut.row_group_may_hold(meta, rg))
             };
-            fetch_needed(store.as_ref(), &obj, &input::NEEDED, keep).await
+            if is_json_key(&obj.key) {
+                return fetch_whole(store.as_ref(), &obj).await.map(Got::Json);
+            }
+            fetch_needed(store.as_ref(), &obj, &input::NEEDED, keep)
+                .await
+                .map(|f| Got::Parquet(Box::new(f)))
         }
     };
     let decode = |i: usize, step: Step| {
@@ -243,7 +263,8 @@ fn read_objects(
         let outcome = match step {
             Step::Hit(entry) => Outcome::hit(entry),
             Step::Fetched(Err(e)) => Outcome::failed(e),
-            Step::Fetched(Ok(f)) => read_fetched(obj, f, extract, plan),
+            Step::Fetched(Ok(Got::Parquet(f))) => read_fetched(obj, *f, extract, plan),
+            Step::Fetched(Ok(Got::Json(bytes))) => read_json(obj, &bytes, extract),
         };
         let fatal = match &outcome.scan {
             Err(e) if e.is_bad_object() => !plan.skip_bad_files,
@@ -280,6 +301,20 @@ fn read_fetched(obj: &ArchiveObject, f: Fetched, extract: &Scope, plan: &ScanPla
         Err(e) => outcome.scan = Err(e),
     }
     outcome
+}
+
+/// Reads one JSON object, fetched whole.
+fn read_json(obj: &ArchiveObject, bytes: &[u8], extract: &Scope) -> Outcome {
+    let started = std::time::Instant::now();
+    let scan = guarded(&obj.key, || json::scan(&obj.key, bytes, extract));
+    Outcome {
+        scan: scan.map(|raw| Some(Scan::Raw(raw))),
+        cached: false,
+        bytes_read: bytes.len() as u64,
+        row_groups_pruned: 0,
+        pruned: None,
+        decode_time: started.elapsed(),
+    }
 }
 
 /// The outcomes folded in key order: metrics, row statistics, and the events or raw rows of
@@ -351,7 +386,15 @@ impl Fold {
                         }
                         self.frames.push((i, e.events));
                     }
-                    Scan::Raw(r) => self.raws.push((i, r)),
+                    Scan::Raw(r) => {
+                        if let Some(q) = r.quality.as_ref().filter(|q| !q.is_clean()) {
+                            m.bad_lines.push(BadLines {
+                                key: obj.key.clone(),
+                                quality: q.clone(),
+                            });
+                        }
+                        self.raws.push((i, r));
+                    }
                 }
             }
             // Only the object's own fault: a store that stops answering (expired credentials,

@@ -20,7 +20,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::cache::Entry;
-use crate::archive::{spawn, ArchiveObject, Fetched};
+use crate::archive::{spawn, ArchiveObject, Got};
 use crate::error::{Error, Result};
 
 /// Objects fetched ahead of the decoders; bounds memory to this many (sparse) objects.
@@ -36,7 +36,7 @@ fn decoders() -> usize {
 /// What a decoder is handed: a cache hit, or the object's fetch as it ended.
 pub(super) enum Step {
     Hit(Entry),
-    Fetched(Result<Fetched>),
+    Fetched(Result<Got>),
 }
 
 /// Runs `decode` on every object of `todo` (`hits[i]` is object `i`'s cache entry, if any;
@@ -52,7 +52,7 @@ pub(super) fn run<T, F, Fut>(
 where
     T: Send,
     F: Fn(ArchiveObject) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Fetched>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<(usize, Step)>(1);
     let objects: Vec<ArchiveObject> = todo.iter().map(|o| (*o).clone()).collect();
@@ -108,7 +108,7 @@ async fn feed<F, Fut>(
     tx: mpsc::Sender<(usize, Step)>,
 ) where
     F: Fn(ArchiveObject) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Fetched>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
     let steps = futures::stream::iter(objects.into_iter().zip(hits).enumerate())
         .map(|(i, (obj, hit))| match hit {

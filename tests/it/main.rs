@@ -11,6 +11,7 @@ mod exclusions;
 mod faults;
 mod fuzz;
 mod hostile;
+mod json;
 mod killed;
 mod layouts;
 mod notebooks;

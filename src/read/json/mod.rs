@@ -56,7 +56,7 @@ fn is_gzip(bytes: &[u8]) -> bool {
 }
 
 /// The candidate rows of one JSON object, cut to `scope`, and what could not be read.
-pub(crate) fn scan(key: &str, bytes: &[u8], scope: &Scope) -> Result<(Raw, Quality)> {
+pub(crate) fn scan(key: &str, bytes: &[u8], scope: &Scope) -> Result<Raw> {
     let inflated;
     let mut text = bytes;
     if is_gzip(bytes) {
@@ -89,8 +89,9 @@ pub(crate) fn scan(key: &str, bytes: &[u8], scope: &Scope) -> Result<(Raw, Quali
         rows: s.rows,
         max_time: s.max_time,
         tenant_rows: s.tenant_rows.into_iter().collect(),
+        quality: Some(s.quality),
     };
-    Ok((raw, s.quality))
+    Ok(raw)
 }
 
 /// A legacy blob: one `{"records": [...]}` document.
@@ -113,6 +114,13 @@ struct Scanner<'a> {
     rows: u64,
     max_time: Option<i64>,
     tenant_rows: BTreeMap<String, u64>,
+}
+
+impl Quality {
+    /// Some line could not be read.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.unparseable_lines == 0 && !self.truncated_last_line && self.records_without_fields == 0
+    }
 }
 
 impl<'a> Scanner<'a> {
@@ -359,7 +367,9 @@ mod tests {
     const HOUR: &str = include_str!("../../../tests/fixtures/json/diag-PT1H.datadog.json");
 
     fn read(bytes: &[u8]) -> (Raw, Quality) {
-        scan("k.json", bytes, &Scope::everything()).unwrap()
+        let raw = scan("k.json", bytes, &Scope::everything()).unwrap();
+        let quality = raw.quality.clone().unwrap();
+        (raw, quality)
     }
 
     /// The events of one object's candidates, as every reader's rows become.
@@ -551,14 +561,14 @@ mod tests {
             tenants: vec!["t1".into()],
             ..Scope::default()
         };
-        let (raw, _) = scan("k.json", text.as_bytes(), &scope).unwrap();
+        let raw = scan("k.json", text.as_bytes(), &scope).unwrap();
         assert_eq!(raw.frame.height(), 1);
         assert_eq!(raw.rows, 2);
         let since = Scope {
             since: Some(parse_instant("2024-01-01").unwrap()),
             ..Scope::default()
         };
-        let (raw, _) = scan("k.json", text.as_bytes(), &since).unwrap();
+        let raw = scan("k.json", text.as_bytes(), &since).unwrap();
         assert_eq!(strings(&raw.frame, input::ID), [Some("r1".into())]);
     }
 }

@@ -102,6 +102,7 @@ pub(crate) fn scan(
         rows: s.rows,
         max_time: s.max_time,
         tenant_rows: s.tenant_rows.into_iter().collect(),
+        quality: None,
     })
 }
 
