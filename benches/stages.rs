@@ -40,6 +40,7 @@ fn scan(dir: &std::path::Path, reader: Reader) -> Extracted {
         threshold: parse_duration("5d").unwrap(),
         semantics: Semantics::Intended,
         since: None,
+        folder_skew: 0,
         tenants: vec![],
         quiet: true,
         rule: unredeemed::Rule::builtin(),

@@ -33,6 +33,8 @@ pub struct RunJob {
     pub threshold: i64,
     pub semantics: Semantics,
     pub since: Option<i64>,
+    /// `--folder-skew` (ns): how far from its date folder an event may be filed.
+    pub folder_skew: i64,
     pub tenants: Vec<String>,
     pub quiet: bool,
     /// Metadata reported with the findings (`--rule`, else the built-in rule).
@@ -70,6 +72,7 @@ pub struct PlanJob {
     pub plan: String,
     pub storage_options: Vec<(String, String)>,
     pub since: Option<i64>,
+    pub folder_skew: i64,
     pub tenants: Vec<String>,
     pub quiet: bool,
 }

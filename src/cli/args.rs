@@ -9,7 +9,8 @@ use crate::rule::Semantics;
 /// Flags shared by `run`, `replay` and `sweep`: where to read and write, and the rule.
 #[derive(Debug, Args)]
 pub struct JobArgs {
-    /// Archive root (path or URL): searched recursively for `*.parquet` (or one object).
+    /// Archive root (path or URL): searched recursively for `*.parquet`, `*.json` and
+    /// `*.jsonl` objects (gzip'd too), or one object.
     #[arg(long, default_value = "data/sample")]
     pub archive: String,
     /// Folder (path or URL) the reports are written to.
@@ -62,6 +63,10 @@ pub struct JobArgs {
     /// Drop events before this time (bounds the baseline's history).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// How far from its date folder an event may be filed (diagnostic-settings blobs fill by
+    /// time received): `--since` prunes a folder only when it ends more than this before it.
+    #[arg(long, default_value = "48h", value_name = "DUR")]
+    pub folder_skew: String,
     /// Only these tenants (TenantId); repeat for several.
     #[arg(long = "tenant", value_name = "ID")]
     pub tenants: Vec<String>,
@@ -177,6 +182,10 @@ pub struct PlanArgs {
     /// Plan only the date folders that can hold events from this time on.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// How far from its date folder an event may be filed (diagnostic-settings blobs fill by
+    /// time received): `--since` prunes a folder only when it ends more than this before it.
+    #[arg(long, default_value = "48h", value_name = "DUR")]
+    pub folder_skew: String,
     /// Only these tenants: objects under another tenant's `TenantId=…` folder are left out of
     /// the plan, and the final run keeps only their rows; repeat for several.
     #[arg(long = "tenant", value_name = "ID")]

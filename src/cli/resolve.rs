@@ -18,6 +18,14 @@ fn parse_as_of(text: Option<&str>) -> Result<AsOf> {
     })
 }
 
+/// `--folder-skew`: a duration, zero allowed.
+fn parse_skew(text: &str) -> Result<i64> {
+    match text.trim() {
+        "0" => Ok(0),
+        t => parse_duration(t),
+    }
+}
+
 impl JobArgs {
     pub fn resolve(&self, as_of: AsOf) -> Result<RunJob> {
         // Precedence: flags, then the config, then the rule file, then the built-in defaults.
@@ -47,6 +55,7 @@ impl JobArgs {
             return Err(Error::Usage("--lookback must be greater than zero".into()));
         }
         let since = self.since.as_deref().map(parse_instant).transpose()?;
+        let folder_skew = parse_skew(&self.folder_skew)?;
         let exclusions = match config {
             Some(c) if !self.no_exclusions => Some(c.exclusions),
             _ => None,
@@ -68,6 +77,7 @@ impl JobArgs {
             threshold,
             semantics,
             since,
+            folder_skew,
             tenants: self.tenants.clone(),
             quiet: self.quiet,
             rule,
@@ -149,6 +159,7 @@ impl PlanArgs {
             plan: self.plan.clone(),
             storage_options: self.storage_options.clone(),
             since: self.since.as_deref().map(parse_instant).transpose()?,
+            folder_skew: parse_skew(&self.folder_skew)?,
             tenants: self.tenants.clone(),
             quiet: self.quiet,
         })

@@ -59,6 +59,7 @@ fn scope(job: &RunJob, plan: Option<&Plan>, until: Option<i64>) -> Result<Scope>
         tenants,
         since: job.since.or(from_plan),
         until,
+        folder_skew: job.folder_skew,
     })
 }
 

@@ -32,6 +32,7 @@ pub fn plan(job: &PlanJob) -> Result<PlanOutcome> {
         tenants: job.tenants.clone(),
         since: job.since,
         until: None,
+        folder_skew: job.folder_skew,
     };
     let listing = list_in_scope(&archive, &scope, &progress)?;
     let options: BTreeMap<String, String> = job

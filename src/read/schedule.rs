@@ -13,7 +13,7 @@
 //! Results come back tagged with the object's index, and are put back in key order by the
 //! caller, so the first bad object reported is the first in key order.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use futures::{FutureExt, StreamExt};
@@ -60,23 +60,26 @@ where
     // A fatal outcome stops the feeder at once, so no decoder waits for one more fetch.
     let stop = feeder.abort_handle();
     let rx = Mutex::new(rx);
-    let failed = AtomicBool::new(false);
+    // The index of the first fatal outcome (`usize::MAX`: none yet).
+    let fatal_at = AtomicUsize::new(usize::MAX);
     let results = Mutex::new(Vec::with_capacity(todo.len()));
     let worker = || loop {
-        if failed.load(Ordering::Relaxed) {
+        if fatal_at.load(Ordering::Relaxed) != usize::MAX {
             break;
         }
         let next = rx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .blocking_recv();
-        // Checked again: the wait may have outlasted a fatal outcome elsewhere.
-        let (Some((i, step)), false) = (next, failed.load(Ordering::Relaxed)) else {
+        // Checked again: the wait may have outlasted a fatal outcome elsewhere. An object
+        // before it in key order is still decoded: it may be the first fatal one, which is
+        // the one to report.
+        let Some((i, step)) = next.filter(|(i, _)| *i < fatal_at.load(Ordering::Relaxed)) else {
             break;
         };
         let (out, fatal) = decode(i, step);
         if fatal {
-            failed.store(true, Ordering::Relaxed);
+            fatal_at.fetch_min(i, Ordering::Relaxed);
             stop.abort();
         }
         results

@@ -19,6 +19,9 @@ pub(crate) struct Scope {
     /// T when it was given (`--as-of`): bounds which row groups can matter, never rows (the
     /// rule itself cuts at T, and the default T is the archive's latest event).
     pub(crate) until: Option<i64>,
+    /// How far from its date folder an event may be filed (ns): a folder is pruned only when
+    /// it ends more than this before `since`.
+    pub(crate) folder_skew: i64,
 }
 
 impl Scope {
@@ -33,14 +36,17 @@ impl Scope {
     }
 
     /// Can a folder (a path of folder names) hold rows in scope? Folders are pruned on the
-    /// `--since` side only: exporters may file a late event under a later folder than its
-    /// `TimeGenerated`, never an earlier one.
+    /// `--since` side only (exporters may file a late event under a later folder than its
+    /// `TimeGenerated`), and with a margin of `folder_skew`: a diagnostic-settings blob is
+    /// filled by time received, and holds events up to about 48 h from its hour.
     pub(crate) fn folder_may_hold(&self, folder: &str) -> bool {
         let since_only = TimeWindow {
             since: self.since,
             until: None,
         };
-        folder_span(folder).is_none_or(|(start, end)| since_only.overlaps(start, end - 1))
+        folder_span(folder).is_none_or(|(start, end)| {
+            since_only.overlaps(start, (end - 1).saturating_add(self.folder_skew))
+        })
     }
 
     /// Can an object hold rows in scope, by its key? An object under a `TenantId=<id>` folder
@@ -147,6 +153,14 @@ mod tests {
         assert!(s.folder_may_hold("y=2026/m=03/d=11"));
         assert!(s.folder_may_hold("no-dates"));
         assert!(Scope::everything().folder_may_hold("y=2026/m=02/d=28"));
+        // With a margin, a folder is kept while it ends less than the margin before --since.
+        let skewed = Scope {
+            folder_skew: 48 * 3600 * 1_000_000_000,
+            ..s
+        };
+        assert!(skewed.folder_may_hold("y=2026/m=02/d=28/h=00"));
+        assert!(skewed.folder_may_hold("y=2026/m=02/d=27/h=00"));
+        assert!(!skewed.folder_may_hold("y=2026/m=02/d=26/h=23"));
     }
 
     #[test]

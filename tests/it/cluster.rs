@@ -466,30 +466,24 @@ fn a_plans_since_and_tenant_carry_over_to_the_final_run() {
         .next()
         .unwrap()
         .clone();
-    let cut = ["--since", "2026-01-10", "--tenant", tenant.as_str()];
-    let mut plain = vec![
-        "run",
-        "-q",
-        "--no-cache",
-        "--archive",
-        "archive",
-        "--out",
-        "plain",
+    // No folder margin: the plan's objects and the plain run's are exactly the window's.
+    let cut = [
+        "--since",
+        "2026-01-10",
+        "--folder-skew",
+        "0",
+        "--tenant",
+        &tenant,
     ];
+    let mut plain: Vec<&str> = "run -q --no-cache --archive archive --out plain"
+        .split(' ')
+        .collect();
     plain.extend(cut);
     local(d, &plain);
-    let mut plan = vec![
-        "plan",
-        "-q",
-        "--archive",
-        "archive",
-        "--cache",
-        "cache",
-        "--shards",
-        "2",
-        "--plan",
-        "plans/p.json",
-    ];
+    let mut plan: Vec<&str> =
+        "plan -q --archive archive --cache cache --shards 2 --plan plans/p.json"
+            .split(' ')
+            .collect();
     plan.extend(cut);
     local(d, &plan);
     let p: serde_json::Value =
@@ -589,7 +583,8 @@ fn odd_keys_plan_and_an_earlier_since_is_refused() {
     )
     .unwrap();
     let plan =
-        "plan -q --archive archive --cache cache --shards 2 --since 2026-01-05 --plan p.json";
+        "plan -q --archive archive --cache cache --shards 2 --since 2026-01-05 --folder-skew 0 \
+         --plan p.json";
     line(d, plan);
     for i in ["0", "1"] {
         line(d, &format!("extract -q --plan p.json --shard {i}"));
@@ -597,7 +592,7 @@ fn odd_keys_plan_and_an_earlier_since_is_refused() {
     line(d, "run -q --plan p.json --since 2026-01-05 --out a");
     line(
         d,
-        "run -q --no-cache --since 2026-01-05 --archive archive --out b",
+        "run -q --no-cache --since 2026-01-05 --folder-skew 0 --archive archive --out b",
     );
     assert_same_reports(&d.join("b"), &d.join("a"));
     assert_eq!(summary(&d.join("a"))["cache_misses"], 0);

@@ -176,6 +176,7 @@ pub fn job(archive: &Path, out: &Path, o: &Opts) -> RunJob {
         threshold: parse_duration(o.threshold).unwrap(),
         semantics: o.semantics,
         since: o.since.map(ts),
+        folder_skew: parse_duration("48h").unwrap(),
         tenants: vec![],
         quiet: true,
         rule: unredeemed::Rule::builtin(),

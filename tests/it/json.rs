@@ -302,3 +302,39 @@ fn an_object_that_is_not_json_is_named() {
         "y=2026/m=02/d=01/PT05M.json"
     );
 }
+
+#[test]
+fn events_filed_up_to_48h_from_their_folder_are_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    // A blob fills by time received: `after` is filed in the hour 47 h before it, `before` in
+    // the hour 47 h after it.
+    let after = invite(A, "after", &at("-7d"), &guest(1), ADMIN);
+    let before = invite(A, "before", &at("-9d"), &guest(2), ADMIN);
+    for (a, filed) in [(&after, at("-215h")), (&before, at("-169h"))] {
+        let blob = archive
+            .join(format!("tenantId={A}"))
+            .join(hour_folder(&filed))
+            .join("PT1H.json");
+        std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+        std::fs::write(&blob, format!("{}\n", diagnostic(a, 0))).unwrap();
+    }
+    let found = |since: &str, skew: Option<&str>| {
+        let out = dir.path().join(format!("out-{since}-{skew:?}"));
+        let mut flags = vec!["--no-cache", "--since", since];
+        flags.extend(skew.iter().flat_map(|s| ["--folder-skew", s]));
+        run_on("run", &archive, &out, &flags);
+        finding_ids(&out)
+    };
+    // `after`'s folder ends 45 h before --since: kept by the default 48 h margin only.
+    let since = at("-169h");
+    assert_eq!(found(&since, None), ["after"]);
+    assert_eq!(
+        found(&since, Some("0")),
+        Vec::<String>::new(),
+        "the test can fail"
+    );
+    // An event filed after its time needs no margin.
+    let since = at("-9d");
+    assert_eq!(found(&since, Some("0")), ["after", "before"]);
+}

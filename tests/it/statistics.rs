@@ -376,7 +376,8 @@ fn summary_says_what_pruned_each_object() {
         pruned,
         [
             expect("TenantId=other/y=2026/m=02/d=20/x.parquet", "tenant_folder"),
-            expect("y=2026/m=01/", "folder"),
+            // The month ends at --since: entered within the 48 h margin, its day pruned.
+            expect("y=2026/m=01/d=10/", "folder"),
             expect("y=2026/m=02/d=20/after.parquet", "object_statistics"),
             expect("y=2026/m=02/d=20/empty.parquet", "no_row_groups"),
             expect("y=2026/m=02/d=20/mixed.parquet", "row_group_statistics"),
