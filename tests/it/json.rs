@@ -338,3 +338,73 @@ fn events_filed_up_to_48h_from_their_folder_are_not_lost() {
     let since = at("-9d");
     assert_eq!(found(&since, Some("0")), ["after", "before"]);
 }
+
+#[test]
+fn an_append_blob_on_azurite_is_read_again_alone_when_it_grows() {
+    use crate::storage::{azure_env, azurite, cli, helper};
+    let server = azurite();
+    let env = azure_env(&server);
+    let dir = tempfile::tempdir().unwrap();
+    helper("azure", &server, &["create", "insights-logs-auditlogs"]);
+    // Each hour's records appended to its blob, as diagnostic settings write them.
+    let rows = history();
+    let local = dir.path().join("local");
+    write_json(&rows[..rows.len() - 1], &local, "diag");
+    let mut blobs = vec![];
+    for (key, _) in tree(&local) {
+        let file = local.join(&key);
+        let args = [
+            "append",
+            "insights-logs-auditlogs",
+            &key,
+            file.to_str().unwrap(),
+        ];
+        helper("azure", &server, &args);
+        blobs.push(key);
+    }
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    let run = || {
+        let args = [
+            "run",
+            "-q",
+            "--as-of",
+            T0,
+            "--archive",
+            "az://insights-logs-auditlogs",
+            "--cache",
+            cache.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        succeeded(cli(&env, &args));
+        summary(&out)
+    };
+    let first = run();
+    assert_eq!(first["cache_misses"].as_u64(), Some(blobs.len() as u64));
+    assert_eq!(first["duplicates_dropped"], 0);
+    // The last record (a second delivery) appended to its hour's blob.
+    let last = rows.last().unwrap();
+    let key = format!(
+        "tenantId={}/{}/PT1H.json",
+        last.tenant,
+        hour_folder(&last.time)
+    );
+    assert!(blobs.contains(&key), "{key} is one of the blobs");
+    let more = dir.path().join("more.json");
+    std::fs::write(&more, format!("{}\n", diagnostic(last, 0))).unwrap();
+    helper(
+        "azure",
+        &server,
+        &[
+            "append",
+            "insights-logs-auditlogs",
+            &key,
+            more.to_str().unwrap(),
+        ],
+    );
+    let second = run();
+    assert_eq!(second["cache_misses"], 1, "{second}");
+    assert_eq!(second["cache_hits"].as_u64(), Some(blobs.len() as u64 - 1));
+    assert_eq!(second["duplicates_dropped"], 1);
+}

@@ -2,6 +2,7 @@
 
     bucket.py azure|s3 ENDPOINT create NAME
     bucket.py azure|s3 ENDPOINT put NAME KEY FILE
+    bucket.py azure ENDPOINT append NAME KEY FILE   (an append blob, created when missing)
     bucket.py azure|s3 ENDPOINT get NAME PREFIX DIR
 """
 import pathlib
@@ -35,6 +36,12 @@ def main(kind, endpoint, verb, name, *rest):
         elif verb == "put":
             key, file = rest
             svc.get_blob_client(name, key).upload_blob(pathlib.Path(file).read_bytes(), overwrite=True)
+        elif verb == "append":
+            key, file = rest
+            blob = svc.get_blob_client(name, key)
+            if not blob.exists():
+                blob.create_append_blob()
+            blob.append_block(pathlib.Path(file).read_bytes())
         elif verb == "get":
             prefix, out = rest
             cont = svc.get_container_client(name)
