@@ -18,6 +18,8 @@ fn archive(dir: &std::path::Path, rows_per_day: u32, invites_per_day: f64) -> u6
         seed: 1,
         nested: false,
         rows_per_file: 1_000_000,
+        format: unredeemed::GenFormat::Parquet,
+        gzip: false,
     };
     unredeemed::generate(&spec, dir.to_str().unwrap(), &[])
         .unwrap()

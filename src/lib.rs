@@ -38,7 +38,7 @@ pub use commands::{
     PlanOutcome, RunOutcome, Scanned,
 };
 pub use error::{Error, Result};
-pub use generate::{scenario, GenSpec, GenStats};
+pub use generate::{scenario, GenFormat, GenSpec, GenStats};
 pub use read::{BadFile, BadLines, Extracted, JsonQuality, Pruned, PrunedBy, Reader, ScanMetrics};
 pub use report::{stdout_table, Summary, TenantCounts, Timings};
 pub use rule::{

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use crate::analysis::DEFAULT_THRESHOLDS;
+use crate::generate::GenFormat;
 use crate::read::Reader;
 use crate::rule::Semantics;
 
@@ -155,9 +156,16 @@ pub struct GenerateArgs {
     /// instead of JSON text.
     #[arg(long)]
     pub nested: bool,
-    /// Rows per output file (a day with more rows is split into several files).
+    /// Rows per output file (a day with more rows is split into several files; Parquet).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows_per_file: usize,
+    /// What to write: Parquet with the Log Analytics columns, or the JSON Lines blobs of Entra
+    /// diagnostic settings or Log Analytics data export, with their real folder layouts.
+    #[arg(long, value_enum, default_value_t = GenFormat::Parquet)]
+    pub format: GenFormat,
+    /// Gzip the JSON blobs (`*.json.gz`).
+    #[arg(long)]
+    pub gzip: bool,
 }
 
 #[derive(Debug, Args)]

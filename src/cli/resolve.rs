@@ -137,6 +137,11 @@ impl GenerateArgs {
                 "--invites-per-day must be zero or more".into(),
             ));
         }
+        if self.gzip && self.format == crate::generate::GenFormat::Parquet {
+            return Err(Error::Usage(
+                "--gzip applies to the JSON formats (--format diag-json or la-export-json)".into(),
+            ));
+        }
         Ok(GenSpec {
             tenants: self.tenants,
             days: self.days,
@@ -146,6 +151,8 @@ impl GenerateArgs {
             seed: self.seed,
             nested: self.nested,
             rows_per_file: self.rows_per_file.max(1),
+            format: self.format,
+            gzip: self.gzip,
         })
     }
 }

@@ -7,9 +7,11 @@
 //! invites, invites without a UPN, duplicate deliveries, one UPN in two tenants, and near-miss
 //! operation names. It also adds, every day and in each tenant, one invite from the rule's
 //! false-positive scenarios ([`scenario`]), never redeemed, which `data/example-config/` suppresses.
-//! Same seed, same bytes.
+//! Same seed, same bytes. The same rows can be written as Parquet or as the JSON Lines blobs
+//! Azure writes (`json`).
 
 mod frame;
+mod json;
 mod rows;
 pub mod scenario;
 mod story;
@@ -19,6 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use self::frame::frame;
+pub use self::json::GenFormat;
 use self::rows::{make_tenants, noise_row, Row, Tenant, DAY, MS};
 use crate::archive::{Location, Sink};
 use crate::error::{Error, Result};
@@ -35,6 +38,10 @@ pub struct GenSpec {
     pub seed: u64,
     pub nested: bool,
     pub rows_per_file: usize,
+    /// Parquet, or the JSON Lines blobs Azure writes (from the same event stream).
+    pub format: GenFormat,
+    /// Gzip the JSON blobs (`*.json.gz`).
+    pub gzip: bool,
 }
 
 /// What was written, for the caller's log line.
@@ -46,7 +53,8 @@ pub struct GenStats {
     pub bytes: u64,
 }
 
-/// Writes the archive under `out` as `y=YYYY/m=MM/d=DD/part-NNNNN.parquet`.
+/// Writes the archive under `out` as `y=YYYY/m=MM/d=DD/part-NNNNN.parquet`, or as the JSON
+/// blobs of `spec.format` (the same rows either way).
 pub(crate) fn generate(spec: &GenSpec, out: &Location) -> Result<GenStats> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let start_us = spec.start.div_euclid(1_000);
@@ -140,6 +148,15 @@ fn write_day(
 ) -> Result<()> {
     let date: DateTime<Utc> = DateTime::from_timestamp_micros(day_start)
         .ok_or_else(|| Error::Usage("the generated period is out of range".into()))?;
+    if spec.format != GenFormat::Parquet {
+        for (key, bytes) in json::blobs(rows, tenants, spec.format, spec.gzip)? {
+            stats.bytes += bytes.len() as u64;
+            stats.files += 1;
+            sink.put(&key, bytes)?;
+        }
+        stats.rows += rows.len() as u64;
+        return Ok(());
+    }
     for (part, chunk) in rows.chunks(spec.rows_per_file).enumerate() {
         let df = frame(chunk, tenants, spec.nested)?;
         let key = format!(

@@ -66,6 +66,8 @@ fn generated(seed: u64, days: u32) -> tempfile::TempDir {
         seed,
         nested: false,
         rows_per_file: 1_000_000,
+        format: unredeemed::GenFormat::Parquet,
+        gzip: false,
     };
     generate_local(&spec, &dir.path().join("archive"));
     dir

@@ -58,6 +58,8 @@ fn generated(dir: &Path, nested: bool) -> PathBuf {
         seed: 7,
         nested,
         rows_per_file: 100_000,
+        format: unredeemed::GenFormat::Parquet,
+        gzip: false,
     };
     let at = dir.join(if nested { "gen-nested" } else { "gen" });
     generate_local(&spec, &at);

@@ -23,6 +23,8 @@ fn spec(nested: bool) -> GenSpec {
         seed: 7,
         nested,
         rows_per_file: 100_000,
+        format: unredeemed::GenFormat::Parquet,
+        gzip: false,
     }
 }
 

@@ -43,6 +43,8 @@ fn generated(
         seed,
         nested,
         rows_per_file: 100_000,
+        format: unredeemed::GenFormat::Parquet,
+        gzip: false,
     };
     generate_local(&spec, &archive);
     (dir, archive)

@@ -140,6 +140,8 @@ fn replay_equals_per_tick_evaluation_on_random_archives() {
             seed,
             nested: seed % 3 == 0,
             rows_per_file: 1_000_000,
+            format: unredeemed::GenFormat::Parquet,
+            gzip: false,
         };
         generate_local(&spec, dir.path());
         let opts = Opts {
