@@ -437,13 +437,18 @@ fn generated_archives_give_the_same_results_in_all_three_formats() {
             "{blob}"
         );
         for semantics in ["intended", "sentinel"] {
+            let config = format!(
+                "{}/data/example-config/unredeemed.toml",
+                env!("CARGO_MANIFEST_DIR")
+            );
             for (command, extra) in [
                 ("run", &[][..]),
+                ("run", &["--config", config.as_str()][..]),
                 ("replay", &["--from", "2026-01-12", "--every", "2d"][..]),
                 ("sweep", &["--thresholds", "6h,1d,3d,5d"][..]),
             ] {
                 let flags = [&["--no-cache", "--semantics", semantics][..], extra].concat();
-                let name = format!("{format}-{semantics}-{command}");
+                let name = format!("{format}-{semantics}-{command}-{}", extra.len());
                 let (want, got) = (dir.path().join(format!("p-{name}")), dir.path().join(&name));
                 run_at(command, "2026-01-20", &parquet, &want, &flags);
                 run_at(command, "2026-01-20", &archive, &got, &flags);
@@ -459,4 +464,37 @@ fn generated_archives_give_the_same_results_in_all_three_formats() {
 /// Every file under `dir`, relative, sorted.
 fn walk_files(dir: &Path) -> Vec<String> {
     tree(dir).into_iter().map(|(name, _)| name).collect()
+}
+
+#[test]
+fn a_json_archive_fans_out_like_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut args = gen_flags(2, 10, 100, 3, 9);
+    args.extend(["--format", "diag-json", "--gzip", "--out", "archive"].map(String::from));
+    succeeded(
+        bin()
+            .arg("generate")
+            .args(&args)
+            .current_dir(d)
+            .output()
+            .unwrap(),
+    );
+    let line = |text: &str| {
+        let args: Vec<&str> = text.split(' ').collect();
+        succeeded(bin().args(&args).current_dir(d).output().unwrap())
+    };
+    line("plan -q --archive archive --cache cache --shards 3 --plan p.json");
+    for shard in 0..3 {
+        line(&format!("extract -q --plan p.json --shard {shard}"));
+    }
+    let to = "--as-of 2026-01-10";
+    line(&format!(
+        "run -q {to} --plan p.json --require-cached --out planned"
+    ));
+    line(&format!(
+        "run -q {to} --no-cache --archive archive --out plain"
+    ));
+    assert_eq!(results(&d.join("planned")), results(&d.join("plain")));
+    assert!(!finding_ids(&d.join("plain")).is_empty());
 }
