@@ -103,12 +103,33 @@ fn is_records_document(text: &[u8]) -> bool {
     rest.trim_ascii_start().starts_with(br#""records""#)
 }
 
-/// The scan of one object, record by record.
-struct Scanner<'a> {
-    scope: &'a Scope,
+/// The byte prefilter and the rule's two patterns, built once per process: a two-year archive
+/// of hourly blobs is tens of thousands of small objects.
+struct Matchers {
     prefilter: Prefilter,
     category: regex::Regex,
     operation: regex::Regex,
+}
+
+static MATCHERS: std::sync::OnceLock<std::result::Result<Matchers, String>> =
+    std::sync::OnceLock::new();
+
+fn matchers() -> Result<&'static Matchers> {
+    let built = MATCHERS.get_or_init(|| {
+        let re = |p: String| regex::Regex::new(&p).map_err(|e| e.to_string());
+        Ok(Matchers {
+            prefilter: Prefilter::new(),
+            category: re(category_pattern())?,
+            operation: re(operation_pattern())?,
+        })
+    });
+    built.as_ref().map_err(|e| Error::Internal(e.clone()))
+}
+
+/// The scan of one object, record by record.
+struct Scanner<'a> {
+    scope: &'a Scope,
+    m: &'static Matchers,
     out: Gathered,
     quality: Quality,
     rows: u64,
@@ -125,12 +146,9 @@ impl Quality {
 
 impl<'a> Scanner<'a> {
     fn new(scope: &'a Scope) -> Result<Self> {
-        let re = |p: String| regex::Regex::new(&p).map_err(|e| Error::Internal(e.to_string()));
         Ok(Scanner {
             scope,
-            prefilter: Prefilter::new(),
-            category: re(category_pattern())?,
-            operation: re(operation_pattern())?,
+            m: matchers()?,
             out: Gathered::default(),
             quality: Quality::default(),
             rows: 0,
@@ -147,7 +165,7 @@ impl<'a> Scanner<'a> {
             if line.is_empty() {
                 continue;
             }
-            let read = if self.prefilter.keeps(line) {
+            let read = if self.m.prefilter.keeps(line) {
                 serde_json::from_slice::<Value>(line)
                     .ok()
                     .filter(Value::is_object)
@@ -204,8 +222,8 @@ impl<'a> Scanner<'a> {
         }
         let matches =
             |re: &regex::Regex, f: &Option<String>| f.as_deref().is_some_and(|s| re.is_match(s));
-        if matches(&self.operation, &r.operation)
-            && matches(&self.category, &r.category)
+        if matches(&self.m.operation, &r.operation)
+            && matches(&self.m.category, &r.category)
             && self
                 .scope
                 .keeps_tenant(r.tenant.as_deref().map(str::as_bytes))
