@@ -308,17 +308,14 @@ fn tenant_of_resource(id: &str) -> Option<&str> {
 
 /// The rule's fields of one record, mapped from its shape (see the module's table).
 fn fields(v: &Value) -> Row {
-    let scalar = |v: Option<&Value>| match v? {
+    // A string as itself, any other value as JSON text: dynamic values become what the Parquet
+    // path's JSON-text columns hold.
+    let text = |v: Option<&Value>| match v? {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     };
-    // Dynamic values as JSON text, which is what the Parquet path's columns hold.
-    let dynamic = |v: Option<&Value>| match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    };
+    let (scalar, dynamic) = (text, text);
     let time = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .and_then(|t| parse_instant(t).ok())
