@@ -96,7 +96,8 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let ttr = unredeemed::time_to_redeem(&events.events, as_of).unwrap();
             let tenants: Vec<String> = events.tenant_rows.keys().cloned().collect();
-            unredeemed::by_tenant(&ttr, &tenants).unwrap()
+            let keys = unredeemed::tenant_keys(&events.events, &tenants).unwrap();
+            unredeemed::by_tenant(&ttr, &keys).unwrap()
         })
     });
     g.finish();

@@ -42,6 +42,6 @@ pub use generate::{scenario, GenFormat, GenSpec, GenStats};
 pub use read::{BadFile, BadLines, Extracted, JsonQuality, Pruned, PrunedBy, Reader, ScanMetrics};
 pub use report::{stdout_table, Summary, TenantCounts, Timings};
 pub use rule::{
-    by_tenant, columns, findings, time_to_redeem, Config, Exclusions, Params, Rule, Semantics,
-    Window,
+    by_tenant, columns, findings, tenant_keys, time_to_redeem, Config, Exclusions, Params, Rule,
+    Semantics, TenantKey, Window,
 };

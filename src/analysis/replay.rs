@@ -19,7 +19,7 @@ use crate::job::{ReplayJob, RunJob};
 use crate::rule::columns::{ev, out};
 use crate::rule::{
     exclusion_counts, finding_order, invites, pair, redeems, sentinel_redeem_key, split_suppressed,
-    Semantics,
+    tenant_key, Semantics, TenantKey,
 };
 use crate::time::{format_instant, NANOS_PER_SECOND};
 
@@ -141,7 +141,7 @@ impl Ticks {
 /// Evaluates the rule at every tick up to `to` over deduplicated `events`.
 pub fn replay_ticks(
     events: &DataFrame,
-    tenants: &[String],
+    keys: &[TenantKey],
     job: &ReplayJob,
     to: i64,
 ) -> Result<Replay> {
@@ -157,7 +157,7 @@ pub fn replay_ticks(
     };
     let picked = alerts_of(&inv, &hits, ticks)?;
     let (alerts, suppressed, alerting_invites) = apply_exclusions(picked, &hits, &job.run)?;
-    let by_tick = by_tick(&alerts, tenants, ticks)?;
+    let by_tick = by_tick(&alerts, keys, ticks)?;
     Ok(Replay {
         from: ticks.from,
         to,
@@ -195,17 +195,21 @@ fn intended_hits(cut: LazyFrame, to: i64, run: &RunJob, ticks: Ticks) -> Result<
     Ok((inv, hits))
 }
 
-/// Redeem times per literal (TenantId, key), sorted.
-fn redeem_times_by_key(keys: &DataFrame) -> Result<HashMap<(&str, &str), Vec<i64>>> {
-    let mut by_key: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
-    let (kt, kk, kr) = (
+/// A tenant key and a literal redeem key.
+type Keyed<'a> = (&'a str, &'a str, &'a str);
+
+/// Redeem times per literal (TenantId, AADTenantId, key), sorted.
+fn redeem_times_by_key(keys: &DataFrame) -> Result<HashMap<Keyed<'_>, Vec<i64>>> {
+    let mut by_key: HashMap<Keyed, Vec<i64>> = HashMap::new();
+    let (kt, ka, kk, kr) = (
         keys.column(ev::TENANT)?.str()?,
+        keys.column(ev::AAD_TENANT)?.str()?,
         keys.column(KEY)?.str()?,
         keys.column(out::REDEEM_TIME)?.i64()?,
     );
-    for ((t, k), r) in kt.iter().zip(kk.iter()).zip(kr.iter()) {
-        if let (Some(t), Some(k), Some(r)) = (t, k, r) {
-            by_key.entry((t, k)).or_default().push(r);
+    for (((t, a), k), r) in kt.iter().zip(ka.iter()).zip(kk.iter()).zip(kr.iter()) {
+        if let (Some(t), Some(a), Some(k), Some(r)) = (t, a, k, r) {
+            by_key.entry((t, a, k)).or_default().push(r);
         }
     }
     by_key.values_mut().for_each(|v| v.sort_unstable());
@@ -223,13 +227,15 @@ fn sentinel_hits(cut: LazyFrame, run: &RunJob, ticks: Ticks) -> Result<(DataFram
     let keys = redeems(cut)
         .select([
             col(ev::TENANT),
+            col(ev::AAD_TENANT),
             sentinel_redeem_key().alias(KEY),
             col(out::REDEEM_TIME),
         ])
         .collect()?;
     let by_key = redeem_times_by_key(&keys)?;
-    let (it, iu, itime) = (
+    let (it, ia, iu, itime) = (
         inv.column(ev::TENANT)?.str()?,
+        inv.column(ev::AAD_TENANT)?.str()?,
         inv.column(out::TARGET_UPN)?.str()?,
         inv.column(out::INVITE_TIME)?.i64()?,
     );
@@ -237,8 +243,8 @@ fn sentinel_hits(cut: LazyFrame, run: &RunJob, ticks: Ticks) -> Result<(DataFram
     let mut hits = Vec::new();
     for i in 0..inv.height() {
         let Some(t) = itime.get(i) else { continue };
-        let redeems = match (it.get(i), iu.get(i)) {
-            (Some(tenant), Some(upn)) => by_key.get(&(tenant, upn)),
+        let redeems = match (it.get(i), ia.get(i), iu.get(i)) {
+            (Some(tenant), Some(aad), Some(upn)) => by_key.get(&(tenant, aad, upn)),
             _ => None,
         };
         for k in ticks.within(t as i128, t as i128 + span) {
@@ -262,6 +268,7 @@ fn alerts_of(inv: &DataFrame, hits: &Hits, ticks: Ticks) -> Result<DataFrame> {
     let mut picked = inv
         .select([
             ev::TENANT,
+            ev::AAD_TENANT,
             out::TARGET_UPN,
             out::INVITE_TIME,
             ev::ID,
@@ -324,40 +331,36 @@ fn apply_exclusions(
 }
 
 /// Every tick × tenant, so a quiet tick shows as zero rather than missing.
-fn by_tick(alerts: &DataFrame, tenants: &[String], ticks: Ticks) -> Result<DataFrame> {
-    let nt = tenants.len();
+fn by_tick(alerts: &DataFrame, keys: &[TenantKey], ticks: Ticks) -> Result<DataFrame> {
+    let nt = keys.len();
     let grid_ticks: Vec<i64> = (0..ticks.n)
         .flat_map(|k| std::iter::repeat_n(ticks.at(k), nt))
         .collect();
-    let grid_tenants: Vec<&str> = (0..ticks.n)
-        .flat_map(|_| tenants.iter().map(String::as_str))
-        .collect();
-    let grid = df!(out::EVALUATED_AT => grid_ticks, ev::TENANT => grid_tenants)?;
-    let counts = alerts
-        .clone()
-        .lazy()
-        .group_by([col(out::EVALUATED_AT), col(ev::TENANT)])
-        .agg([
-            len().cast(DataType::Int64).alias(out::ALERTS),
-            col(out::FIRST_ALERT)
-                .sum()
-                .cast(DataType::Int64)
-                .alias(out::NEW_ALERTS),
-        ]);
+    let grid_keys = |f: fn(&TenantKey) -> &str| -> Vec<&str> {
+        (0..ticks.n).flat_map(|_| keys.iter().map(f)).collect()
+    };
+    let grid = df!(
+        out::EVALUATED_AT => grid_ticks,
+        ev::TENANT => grid_keys(|k| &k.tenant),
+        ev::AAD_TENANT => grid_keys(|k| &k.aad_tenant),
+    )?;
+    let on = || [vec![col(out::EVALUATED_AT)], tenant_key()].concat();
+    let counts = alerts.clone().lazy().group_by(on()).agg([
+        len().cast(DataType::Int64).alias(out::ALERTS),
+        col(out::FIRST_ALERT)
+            .sum()
+            .cast(DataType::Int64)
+            .alias(out::NEW_ALERTS),
+    ]);
     Ok(grid
         .lazy()
-        .join(
-            counts,
-            [col(out::EVALUATED_AT), col(ev::TENANT)],
-            [col(out::EVALUATED_AT), col(ev::TENANT)],
-            JoinArgs::new(JoinType::Left),
-        )
+        .join(counts, on(), on(), JoinArgs::new(JoinType::Left))
         .with_columns([
             col(out::ALERTS).fill_null(lit(0i64)),
             col(out::NEW_ALERTS).fill_null(lit(0i64)),
         ])
         .sort(
-            [out::EVALUATED_AT, ev::TENANT],
+            [out::EVALUATED_AT, ev::TENANT, ev::AAD_TENANT],
             SortMultipleOptions::default(),
         )
         .collect()?)

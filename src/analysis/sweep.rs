@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::job::SweepJob;
 use crate::rule::columns::out;
-use crate::rule::{tenant_frame, EXCLUDED, GRACE};
+use crate::rule::columns::TENANT_KEY;
+use crate::rule::{key_labels, tenant_frame, tenant_key, TenantKey, EXCLUDED, GRACE};
 use crate::time::{format_duration, parse_duration, NANOS_PER_SECOND};
 
 pub const DEFAULT_THRESHOLDS: &str = "1h,6h,1d,2d,3d,5d,7d,14d,30d";
@@ -69,18 +70,18 @@ pub struct Sweep {
 pub struct SweepSummary {
     pub thresholds_seconds: Vec<i64>,
     pub target_quantile: f64,
-    /// Suggested threshold per tenant (`None`: nothing redeemed).
+    /// Suggested threshold per tenant (`None`: nothing redeemed), keyed by `TenantId`, or by
+    /// `TenantId/AADTenantId` where a workspace holds several Entra tenants.
     pub suggested: std::collections::BTreeMap<String, Option<String>>,
 }
 
 impl Sweep {
     pub(crate) fn summary(&self) -> Result<SweepSummary> {
-        let tenants = self.suggested.column(out::TENANT)?.str()?;
         let text = self.suggested.column(out::SUGGESTED_THRESHOLD)?.str()?;
-        let suggested = tenants
-            .iter()
+        let suggested = key_labels(&self.suggested)?
+            .into_iter()
             .zip(text.iter())
-            .map(|(t, x)| (t.unwrap_or("").to_string(), x.map(String::from)))
+            .map(|(t, x)| (t, x.map(String::from)))
             .collect();
         Ok(SweepSummary {
             suggested,
@@ -114,7 +115,7 @@ fn counts_at(ttr: LazyFrame, as_of: i64, x: Expr) -> LazyFrame {
             .cast(DataType::Int64)
             .alias(name)
     };
-    ttr.group_by([col(out::TENANT)])
+    ttr.group_by(tenant_key())
         .agg([
             count(kept.clone(), out::INVITES),
             count(
@@ -144,18 +145,13 @@ fn counts_at(ttr: LazyFrame, as_of: i64, x: Expr) -> LazyFrame {
 
 /// Per tenant, `left` joined with `right` (every tenant of `left` kept).
 fn left(a: LazyFrame, b: LazyFrame) -> LazyFrame {
-    a.join(
-        b,
-        [col(out::TENANT)],
-        [col(out::TENANT)],
-        JoinArgs::new(JoinType::Left),
-    )
+    a.join(b, tenant_key(), tenant_key(), JoinArgs::new(JoinType::Left))
 }
 
 /// Sweeps `job.thresholds` over `ttr` (the baseline at `as_of`, times as i64 ns).
 pub(crate) fn sweep(
     ttr: &DataFrame,
-    tenants: &[String],
+    keys: &[TenantKey],
     job: &SweepJob,
     as_of: i64,
 ) -> Result<Sweep> {
@@ -169,6 +165,7 @@ pub(crate) fn sweep(
     };
     let base = base.select([
         col(out::TENANT),
+        col(out::AAD_TENANT),
         col(out::INVITE_TIME),
         col(out::REDEEM_TIME),
         col(out::TIME_TO_REDEEM_SECONDS),
@@ -181,21 +178,18 @@ pub(crate) fn sweep(
         target_quantile: job.target_quantile,
         current_threshold: job.run.threshold,
         exclusions: job.run.exclusions.is_some(),
-        table: table(base.clone(), tenants, &job.thresholds, as_of)?,
-        suggested: suggested(base, tenants, job, as_of)?,
+        table: table(base.clone(), keys, &job.thresholds, as_of)?,
+        suggested: suggested(base, keys, job, as_of)?,
     })
 }
 
 /// `sweep/sweep.parquet`: every tenant gets a row per threshold, zero when it had no invite.
-fn table(base: LazyFrame, tenants: &[String], thresholds: &[i64], as_of: i64) -> Result<DataFrame> {
+fn table(base: LazyFrame, keys: &[TenantKey], thresholds: &[i64], as_of: i64) -> Result<DataFrame> {
     let mut parts = Vec::with_capacity(thresholds.len());
     for &x in thresholds {
-        let part = left(
-            tenant_frame(tenants)?,
-            counts_at(base.clone(), as_of, lit(x)),
-        )
-        .select([
+        let part = left(tenant_frame(keys)?, counts_at(base.clone(), as_of, lit(x))).select([
             col(out::TENANT),
+            col(out::AAD_TENANT),
             lit(x / NANOS_PER_SECOND)
                 .cast(DataType::Int64)
                 .alias(out::THRESHOLD_SECONDS),
@@ -211,7 +205,7 @@ fn table(base: LazyFrame, tenants: &[String], thresholds: &[i64], as_of: i64) ->
     }
     Ok(concat(parts, UnionArgs::default())?
         .sort(
-            [out::TENANT, out::THRESHOLD_SECONDS],
+            [out::TENANT, out::AAD_TENANT, out::THRESHOLD_SECONDS],
             SortMultipleOptions::default(),
         )
         .collect()?)
@@ -227,14 +221,14 @@ fn suggestion(seconds: f64) -> i64 {
 
 /// `sweep/suggested.parquet`: per tenant, the quantile, the suggestion rounded up to a whole
 /// hour, and what it and the current threshold would flag.
-fn suggested(base: LazyFrame, tenants: &[String], job: &SweepJob, as_of: i64) -> Result<DataFrame> {
+fn suggested(base: LazyFrame, keys: &[TenantKey], job: &SweepJob, as_of: i64) -> Result<DataFrame> {
     const X: &str = "_x";
     let q = job.target_quantile;
     let mut quant = left(
-        tenant_frame(tenants)?,
+        tenant_frame(keys)?,
         base.clone()
             .filter(col(EXCLUDED).not())
-            .group_by([col(out::TENANT)])
+            .group_by(tenant_key())
             .agg([
                 col(out::REDEEM_TIME)
                     .count()
@@ -246,7 +240,7 @@ fn suggested(base: LazyFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
             ]),
     )
     .with_column(col(out::REDEEMED).fill_null(lit(0i64)))
-    .sort([out::TENANT], SortMultipleOptions::default())
+    .sort(TENANT_KEY, SortMultipleOptions::default())
     .collect()?;
     let x: Vec<Option<i64>> = quant
         .column(out::QUANTILE_SECONDS)?
@@ -259,24 +253,30 @@ fn suggested(base: LazyFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
     let at_suggested = base
         .clone()
         .join(
-            quant.clone().lazy().select([col(out::TENANT), col(X)]),
-            [col(out::TENANT)],
-            [col(out::TENANT)],
+            quant
+                .clone()
+                .lazy()
+                .select([col(out::TENANT), col(out::AAD_TENANT), col(X)]),
+            tenant_key(),
+            tenant_key(),
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col(X).is_not_null());
     let at_suggested = counts_at(at_suggested, as_of, col(X)).select([
         col(out::TENANT),
+        col(out::AAD_TENANT),
         col(out::FLAGGED).alias(out::FLAGGED_AT_SUGGESTED),
     ]);
     let at_current = counts_at(base, as_of, lit(job.run.threshold)).select([
         col(out::TENANT),
+        col(out::AAD_TENANT),
         col(out::FLAGGED).alias(out::FLAGGED_AT_CURRENT),
     ]);
     quant.with_column(Column::new(out::SUGGESTED_THRESHOLD.into(), text))?;
     Ok(left(left(quant.lazy(), at_suggested), at_current)
         .select([
             col(out::TENANT),
+            col(out::AAD_TENANT),
             lit(q).cast(DataType::Float64).alias(out::TARGET_QUANTILE),
             col(out::REDEEMED),
             col(out::QUANTILE_SECONDS),
@@ -290,7 +290,7 @@ fn suggested(base: LazyFrame, tenants: &[String], job: &SweepJob, as_of: i64) ->
                 .alias(out::CURRENT_THRESHOLD_SECONDS),
             col(out::FLAGGED_AT_CURRENT).fill_null(lit(0i64)),
         ])
-        .sort([out::TENANT], SortMultipleOptions::default())
+        .sort(TENANT_KEY, SortMultipleOptions::default())
         .collect()?)
 }
 

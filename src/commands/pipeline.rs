@@ -10,7 +10,10 @@ use crate::job::{AsOf, RunJob};
 use crate::progress::Progress;
 use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
-use crate::rule::{by_tenant, event_counts, findings, split_suppressed, time_to_redeem, Window};
+use crate::rule::{
+    by_tenant, event_counts, findings, split_suppressed, tenant_keys, time_to_redeem, TenantKey,
+    Window,
+};
 use crate::time::{format_instant, parse_instant, Laps};
 
 /// The archive read once: what `run`, `replay` and `sweep` all start from.
@@ -20,6 +23,8 @@ pub struct Scanned {
     pub x: Extracted,
     /// Tenants reported on: those seen in the rows read (and asked for with `--tenant`).
     pub tenants: Vec<String>,
+    /// The same, with the Entra tenants of their events: what every table has a row for.
+    pub keys: Vec<TenantKey>,
     pub(crate) list_seconds: f64,
     pub(crate) scan_seconds: f64,
     /// The `--since` the events were cut to (the job's, else its plan's).
@@ -292,11 +297,13 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
             progress.warn(&format!("tenant `{t}` has no rows in the archive"));
         }
     }
+    let keys = tenant_keys(&x.events, &tenants)?;
     Ok(Scanned {
         archive: src.archive,
         out,
         x,
         tenants,
+        keys,
         list_seconds: src.list_seconds,
         scan_seconds,
         since: scope.since,
@@ -353,7 +360,7 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
     };
     let join_seconds = laps.lap();
     let ttr = time_to_redeem(events, as_of)?;
-    let baseline = by_tenant(&ttr, &s.tenants)?;
+    let baseline = by_tenant(&ttr, &s.keys)?;
     let baseline_seconds = laps.lap();
     let evaluated = Evaluated {
         window,
@@ -415,6 +422,7 @@ pub(super) fn write(
         &sink,
         &Outputs {
             summary: &a.summary,
+            keys: &s.keys,
             window: a.window,
             findings: &a.findings,
             suppressed: a.suppressed.as_ref(),

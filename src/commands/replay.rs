@@ -10,7 +10,7 @@ use crate::time::Laps;
 pub fn replay(job: &ReplayJob) -> Result<RunOutcome> {
     let (progress, s, mut a) = prepare(&job.run)?;
     let mut laps = Laps::new();
-    let r = replay_ticks(&s.x.events, &s.tenants, job, a.window.as_of)?;
+    let r = replay_ticks(&s.x.events, &s.keys, job, a.window.as_of)?;
     a.summary.replay = Some(r.summary(laps.lap()));
     progress.log(&format!(
         "replayed {} tick(s): {} alert(s) on {} invite(s)",

@@ -8,7 +8,7 @@ use crate::job::SweepJob;
 
 pub fn sweep(job: &SweepJob) -> Result<RunOutcome> {
     let (progress, s, mut a) = prepare(&job.run)?;
-    let w = sweep_thresholds(&a.time_to_redeem, &s.tenants, job, a.window.as_of)?;
+    let w = sweep_thresholds(&a.time_to_redeem, &s.keys, job, a.window.as_of)?;
     a.summary.sweep = Some(w.summary()?);
     write(&s, &mut a, None, Some(&w), &progress)?;
     Ok(RunOutcome { summary: a.summary })

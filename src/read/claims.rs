@@ -41,7 +41,7 @@ pub(crate) fn check(
         return Err(Error::corrupt(key, "row groups beyond the footer"));
     };
     for (i, rg) in groups.zip(row_groups) {
-        for name in input::NEEDED {
+        for name in input::READ {
             for c in rg.columns_under_root_iter(name).into_iter().flatten() {
                 chunk(c, rg.num_rows(), f).map_err(|why| {
                     Error::corrupt(key, format!("column `{name}`, row group {i}: {why}"))

@@ -50,6 +50,7 @@ pub(super) fn candidate_events(
     let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
     let mut exprs = vec![
         cols.tenant.clone().alias(ev::TENANT),
+        cols.aad_tenant.clone().alias(ev::AAD_TENANT),
         cols.id.clone().alias(ev::ID),
         cols.time.clone().alias(ev::TIME),
         is_invite.clone().alias(ev::IS_INVITE),
@@ -148,18 +149,23 @@ pub(super) fn compact(df: DataFrame) -> Result<DataFrame> {
     Ok(DataFrame::new(df.height(), columns)?)
 }
 
-/// Deliveries repeat in archives: one event per (TenantId, Id), the earliest delivery kept.
-/// Events without an `Id` cannot be matched to a twin and are all kept.
+/// Deliveries repeat in archives: one event per (TenantId, AADTenantId, Id), the earliest
+/// delivery kept. Events without an `Id` cannot be matched to a twin and are all kept.
 pub(super) fn dedup(events: LazyFrame) -> Result<LazyFrame> {
     let sorted = events.sort_by_exprs(
-        [col(ev::TIME), col(ev::TENANT), col(ev::ID)],
+        [
+            col(ev::TIME),
+            col(ev::TENANT),
+            col(ev::AAD_TENANT),
+            col(ev::ID),
+        ],
         SortMultipleOptions::default().with_maintain_order(true),
     );
     let with_id = sorted
         .clone()
         .filter(col(ev::ID).is_not_null())
         .unique_stable_generic(
-            Some(vec![col(ev::TENANT), col(ev::ID)]),
+            Some(vec![col(ev::TENANT), col(ev::AAD_TENANT), col(ev::ID)]),
             UniqueKeepStrategy::First,
         );
     let without_id = sorted.filter(col(ev::ID).is_null());
@@ -255,6 +261,7 @@ fn nested_field(mut e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
 /// The needed columns of one object, checked and normalised to expressions.
 pub(super) struct Columns {
     pub(super) tenant: Expr,
+    aad_tenant: Expr,
     id: Expr,
     pub(super) time: Expr,
     category: Expr,
@@ -304,6 +311,10 @@ impl Columns {
         };
         Ok(Columns {
             tenant: string(input::TENANT)?.fill_null(lit("")),
+            aad_tenant: match schema.get(input::AAD_TENANT) {
+                None => lit(""),
+                Some(_) => string(input::AAD_TENANT)?.fill_null(lit("")),
+            },
             id: string(input::ID)?,
             time,
             category: string(input::CATEGORY)?,
@@ -324,16 +335,17 @@ mod tests {
     fn dedup_keeps_the_earliest_delivery_per_tenant_and_id() {
         let mut df = empty_events();
         let rows = df!(
-            ev::TENANT => ["a", "a", "b", "a", "a"],
-            ev::ID => [Some("x"), Some("x"), Some("x"), None, None],
-            ev::TIME => [20i64, 10, 30, 5, 5],
-            ev::IS_INVITE => [true; 5],
-            ev::RESULT_OK => [true; 5],
-            ev::TR_UPN => ["late", "early", "other", "n1", "n2"],
-            ev::TR_DISPLAY => [None::<&str>; 5],
-            ev::INIT_UPN => ["i"; 5],
-            ev::INIT_IP => ["ip"; 5],
-            ev::BAD_JSON => [0u32; 5],
+            ev::TENANT => ["a", "a", "b", "a", "a", "a"],
+            ev::AAD_TENANT => ["", "", "", "", "", "e2"],
+            ev::ID => [Some("x"), Some("x"), Some("x"), None, None, Some("x")],
+            ev::TIME => [20i64, 10, 30, 5, 5, 40],
+            ev::IS_INVITE => [true; 6],
+            ev::RESULT_OK => [true; 6],
+            ev::TR_UPN => ["late", "early", "other", "n1", "n2", "entra"],
+            ev::TR_DISPLAY => [None::<&str>; 6],
+            ev::INIT_UPN => ["i"; 6],
+            ev::INIT_IP => ["ip"; 6],
+            ev::BAD_JSON => [0u32; 6],
         )
         .unwrap();
         df.vstack_mut(&rows).unwrap();
@@ -347,7 +359,8 @@ mod tests {
             .map(|v| v.unwrap())
             .collect();
         upns.sort();
-        // Same Id in another tenant is another event; events without an Id are all kept.
-        assert_eq!(upns, ["early", "n1", "n2", "other"]);
+        // Same Id in another tenant (workspace or Entra) is another event; events without an
+        // Id are all kept.
+        assert_eq!(upns, ["early", "entra", "n1", "n2", "other"]);
     }
 }

@@ -9,7 +9,7 @@ use crate::rule::columns::input;
 /// The candidate rows of one object (all `Category`/`OperationName` matches within the scope),
 /// with the raw columns the event expressions read, plus the per-object stats.
 pub(crate) struct Raw {
-    /// The [`input::NEEDED`] columns, `TimeGenerated` as datetime ns.
+    /// The [`input::READ`] columns, `TimeGenerated` as datetime ns.
     pub(crate) frame: DataFrame,
     pub(crate) rows: u64,
     pub(crate) max_time: Option<i64>,
@@ -23,6 +23,7 @@ pub(crate) struct Raw {
 #[derive(Debug, Default)]
 pub(crate) struct Row {
     pub(crate) tenant: Option<String>,
+    pub(crate) aad_tenant: Option<String>,
     pub(crate) id: Option<String>,
     pub(crate) time: Option<i64>,
     pub(crate) category: Option<String>,
@@ -36,6 +37,7 @@ pub(crate) struct Row {
 #[derive(Default)]
 pub(crate) struct Gathered {
     pub(crate) tenant: Vec<Option<String>>,
+    pub(crate) aad_tenant: Vec<Option<String>>,
     pub(crate) id: Vec<Option<String>>,
     pub(crate) time: Vec<Option<i64>>,
     pub(crate) category: Vec<Option<String>>,
@@ -48,6 +50,7 @@ pub(crate) struct Gathered {
 impl Gathered {
     pub(crate) fn push(&mut self, r: Row) {
         self.tenant.push(r.tenant);
+        self.aad_tenant.push(r.aad_tenant);
         self.id.push(r.id);
         self.time.push(r.time);
         self.category.push(r.category);
@@ -57,7 +60,7 @@ impl Gathered {
         self.initiated.push(r.initiated);
     }
 
-    /// The [`input::NEEDED`] columns, as polars' reader would give them.
+    /// The [`input::READ`] columns, as polars' reader would give them.
     pub(crate) fn frame(self) -> PolarsResult<DataFrame> {
         let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
         let time = Column::new(input::TIME_GENERATED.into(), self.time)
@@ -71,6 +74,7 @@ impl Gathered {
             s(input::RESULT, self.result),
             s(input::TARGET_RESOURCES, self.targets),
             s(input::INITIATED_BY, self.initiated),
+            s(input::AAD_TENANT, self.aad_tenant),
         ])
     }
 }

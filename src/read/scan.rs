@@ -253,7 +253,7 @@ fn read_objects(
             if is_json_key(&obj.key) {
                 return fetch_whole(store.as_ref(), &obj).await.map(Got::Json);
             }
-            fetch_needed(store.as_ref(), &obj, &input::NEEDED, keep)
+            fetch_needed(store.as_ref(), &obj, &input::READ, keep)
                 .await
                 .map(|f| Got::Parquet(Box::new(f)))
         }

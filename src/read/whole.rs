@@ -36,8 +36,13 @@ pub(super) fn scan(key: &str, f: Fetched, scope: &Scope) -> Result<Entry> {
     let cols = Columns::resolve(key, &schema)?;
     let stats = row_stats(lf.clone(), &cols).map_err(corrupt)?;
     // The candidate rows, only the needed columns (nothing else was fetched).
+    let read: Vec<Expr> = input::READ
+        .iter()
+        .filter(|c| schema.get(c).is_some())
+        .map(|c| col(*c))
+        .collect();
     let raw = lf
-        .select(input::NEEDED.map(col))
+        .select(read)
         .filter(predicate(&cols, scope))
         .collect_with_engine(Engine::Streaming)
         .map(|r| r.unwrap_single())

@@ -13,11 +13,13 @@ use crate::analysis::{Replay, Sweep};
 use crate::archive::Sink;
 use crate::error::{Error, Result};
 use crate::rule::columns::out;
-use crate::rule::Window;
+use crate::rule::{TenantKey, Window};
 
 /// Everything one run writes.
 pub(crate) struct Outputs<'a> {
     pub(crate) summary: &'a Summary,
+    /// Every reported tenant key (a `TenantId` may hold several Entra tenants).
+    pub(crate) keys: &'a [TenantKey],
     pub(crate) window: Window,
     /// All findings, times as i64 ns.
     pub(crate) findings: &'a DataFrame,
@@ -38,8 +40,19 @@ fn utc(name: &str) -> Expr {
         .cast(zoned(TimeUnit::Microseconds))
 }
 
-fn with_utc(df: &DataFrame, names: &[&str]) -> Result<DataFrame> {
-    let exprs: Vec<Expr> = names.iter().map(|n| utc(n)).collect();
+/// A frame as written: `names` as UTC timestamps, and an unknown Entra tenant (`""` inside
+/// the job, so that it joins) as null.
+fn written(df: &DataFrame, names: &[&str]) -> Result<DataFrame> {
+    let mut exprs: Vec<Expr> = names.iter().map(|n| utc(n)).collect();
+    if df.schema().contains(out::AAD_TENANT) {
+        let aad = col(out::AAD_TENANT);
+        exprs.push(
+            when(aad.clone().eq(lit("")))
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(aad)
+                .alias(out::AAD_TENANT),
+        );
+    }
     Ok(df.clone().lazy().with_columns(exprs).collect()?)
 }
 
@@ -121,49 +134,76 @@ impl<'a> Parts<'a> {
         })
     }
 
-    fn view<'s>(&'s self, o: &'s Outputs, tenant: &'s str) -> TenantView<'s> {
+    fn view<'s>(&'s self, o: &'s Outputs, key: &'s TenantKey) -> TenantView<'s> {
         TenantView {
-            tenant,
+            tenant: &key.tenant,
+            aad_tenant: &key.aad_tenant,
             summary: o.summary,
             window: o.window,
-            findings: self.findings.of(tenant),
-            suppressed: self.suppressed.as_ref().map(|p| p.of(tenant)),
-            by_tenant: self.by_tenant.of(tenant),
+            findings: self.findings.of(key),
+            suppressed: self.suppressed.as_ref().map(|p| p.of(key)),
+            by_tenant: self.by_tenant.of(key),
             replay: self
                 .replay
                 .as_ref()
                 .map(|(replay, by_tick, alerts, gone)| ReplayView {
                     replay,
-                    by_tick: by_tick.of(tenant),
-                    alerts: alerts.of(tenant),
-                    suppressed: gone.as_ref().map(|g| g.of(tenant)),
+                    by_tick: by_tick.of(key),
+                    alerts: alerts.of(key),
+                    suppressed: gone.as_ref().map(|g| g.of(key)),
                 }),
             sweep: self
                 .sweep
                 .as_ref()
                 .map(|(sweep, table, suggested)| SweepView {
                     sweep,
-                    table: table.of(tenant),
-                    suggested: suggested.of(tenant),
+                    table: table.of(key),
+                    suggested: suggested.of(key),
                 }),
         }
     }
 }
 
-/// One tenant's files: findings (Parquet, CSV), suppressions, `report.md`.
-fn tenant_files(v: &TenantView) -> Result<Files> {
-    let dir = tenant_dir(v.tenant);
+/// The rows of one `TenantId`: its Entra tenants' rows, in key order.
+fn stacked<'f>(frames: impl Iterator<Item = &'f DataFrame>) -> Result<DataFrame> {
+    let mut frames = frames;
+    let mut all = frames
+        .next()
+        .cloned()
+        .ok_or_else(|| Error::Internal("a tenant without a key".into()))?;
+    for f in frames {
+        all.vstack_mut(f)?;
+    }
+    Ok(all)
+}
+
+/// One tenant's files: findings (Parquet, CSV), suppressions, `report.md`; `views` are its
+/// Entra tenants (one, where a workspace holds one or the input names none).
+fn tenant_files(views: &[TenantView]) -> Result<Files> {
+    let Some(first) = views.first() else {
+        return Ok(Vec::new());
+    };
+    let dir = tenant_dir(first.tenant);
     let mut files = Vec::with_capacity(4);
-    let own = with_utc(v.findings, &[out::INVITE_TIME])?;
+    let own = written(
+        &stacked(views.iter().map(|v| v.findings))?,
+        &[out::INVITE_TIME],
+    )?;
     parquet_file(&mut files, format!("{dir}/findings.parquet"), &own)?;
     let key = format!("{dir}/findings.csv");
     let csv = csv_bytes(&own).map_err(|e| Error::write(&key, e))?;
     files.push((key, csv));
-    if let Some(gone) = v.suppressed {
-        let gone = with_utc(gone, &[out::INVITE_TIME])?;
+    if first.suppressed.is_some() {
+        let gone = stacked(views.iter().filter_map(|v| v.suppressed))?;
+        let gone = written(&gone, &[out::INVITE_TIME])?;
         parquet_file(&mut files, format!("{dir}/suppressed.parquet"), &gone)?;
     }
-    files.push((format!("{dir}/report.md"), markdown(v)?.into_bytes()));
+    let report = views
+        .iter()
+        .map(markdown)
+        .collect::<Result<Vec<_>>>()?
+        .join("\n---\n\n");
+    files.push((format!("{dir}/report.md"), report.into_bytes()));
     Ok(files)
 }
 
@@ -171,22 +211,25 @@ fn tenant_files(v: &TenantView) -> Result<Files> {
 fn shared_files(o: &Outputs) -> Result<Files> {
     let mut files = Vec::new();
     if let Some(r) = o.replay {
-        let alerts = with_utc(&r.alerts, &[out::EVALUATED_AT, out::INVITE_TIME])?;
+        let alerts = written(&r.alerts, &[out::EVALUATED_AT, out::INVITE_TIME])?;
         parquet_file(&mut files, "replay/alerts.parquet".into(), &alerts)?;
-        let by_tick = with_utc(&r.by_tick, &[out::EVALUATED_AT])?;
+        let by_tick = written(&r.by_tick, &[out::EVALUATED_AT])?;
         parquet_file(&mut files, "replay/by_tick.parquet".into(), &by_tick)?;
         if let Some(gone) = &r.suppressed {
-            let gone = with_utc(gone, &[out::EVALUATED_AT, out::INVITE_TIME])?;
+            let gone = written(gone, &[out::EVALUATED_AT, out::INVITE_TIME])?;
             parquet_file(&mut files, "replay/suppressed.parquet".into(), &gone)?;
         }
     }
     if let Some(w) = o.sweep {
-        parquet_file(&mut files, "sweep/sweep.parquet".into(), &w.table)?;
-        parquet_file(&mut files, "sweep/suggested.parquet".into(), &w.suggested)?;
+        let table = written(&w.table, &[])?;
+        parquet_file(&mut files, "sweep/sweep.parquet".into(), &table)?;
+        let suggested = written(&w.suggested, &[])?;
+        parquet_file(&mut files, "sweep/suggested.parquet".into(), &suggested)?;
     }
-    let ttr = with_utc(o.time_to_redeem, &[out::INVITE_TIME, out::REDEEM_TIME])?;
+    let ttr = written(o.time_to_redeem, &[out::INVITE_TIME, out::REDEEM_TIME])?;
     parquet_file(&mut files, "baseline/time_to_redeem.parquet".into(), &ttr)?;
-    parquet_file(&mut files, "baseline/by_tenant.parquet".into(), o.by_tenant)?;
+    let by_tenant = written(o.by_tenant, &[])?;
+    parquet_file(&mut files, "baseline/by_tenant.parquet".into(), &by_tenant)?;
     Ok(files)
 }
 
@@ -204,7 +247,15 @@ pub(crate) fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     let per_tenant: Vec<Files> = THREAD_POOL.install(|| {
         tenants
             .par_iter()
-            .map(|t| tenant_files(&parts.view(o, t)))
+            .map(|t| {
+                let views: Vec<TenantView> = o
+                    .keys
+                    .iter()
+                    .filter(|k| &&k.tenant == t)
+                    .map(|k| parts.view(o, k))
+                    .collect();
+                tenant_files(&views)
+            })
             .collect::<Result<_>>()
     })?;
     let mut files: Files = per_tenant.into_iter().flatten().collect();

@@ -1,11 +1,12 @@
-//! Reading a small result frame's columns into plain values, and cutting frames per tenant.
+//! Reading a small result frame's columns into plain values, and cutting frames per tenant key.
 
 use std::collections::HashMap;
 
 use polars::prelude::*;
 
 use crate::error::Result;
-use crate::rule::columns::out;
+use crate::rule::columns::{out, TENANT_KEY};
+use crate::rule::TenantKey;
 
 /// A string column as owned values (null as `""`).
 pub(super) fn strings(df: &DataFrame, c: &str) -> Result<Vec<String>> {
@@ -35,9 +36,9 @@ pub(super) fn counts(df: &DataFrame, c: &str) -> Result<Vec<u64>> {
     Ok(s.u64()?.iter().map(|v| v.unwrap_or(0)).collect())
 }
 
-/// A frame's rows per tenant, order kept: one pass, however many tenants look at it.
+/// A frame's rows per tenant key, order kept: one pass, however many tenants look at it.
 pub(super) struct PerTenant {
-    parts: HashMap<String, DataFrame>,
+    parts: HashMap<TenantKey, DataFrame>,
     /// The frame with no rows, for a tenant that has none.
     empty: DataFrame,
 }
@@ -45,16 +46,17 @@ pub(super) struct PerTenant {
 impl PerTenant {
     pub(super) fn new(df: &DataFrame) -> Result<Self> {
         let parts = df
-            .partition_by_stable([out::TENANT], true)?
+            .partition_by_stable(TENANT_KEY, true)?
             .into_iter()
-            .map(|part| -> Result<(String, DataFrame)> {
-                let tenant = part
-                    .column(out::TENANT)?
-                    .str()?
-                    .get(0)
-                    .unwrap_or("")
-                    .to_string();
-                Ok((tenant, part))
+            .map(|part| -> Result<(TenantKey, DataFrame)> {
+                let first = |c: &str| -> Result<String> {
+                    Ok(part.column(c)?.str()?.get(0).unwrap_or("").to_string())
+                };
+                let key = TenantKey {
+                    tenant: first(out::TENANT)?,
+                    aad_tenant: first(out::AAD_TENANT)?,
+                };
+                Ok((key, part))
             })
             .collect::<Result<HashMap<_, _>>>()?;
         Ok(PerTenant {
@@ -63,7 +65,7 @@ impl PerTenant {
         })
     }
 
-    pub(super) fn of(&self, tenant: &str) -> &DataFrame {
-        self.parts.get(tenant).unwrap_or(&self.empty)
+    pub(super) fn of(&self, key: &TenantKey) -> &DataFrame {
+        self.parts.get(key).unwrap_or(&self.empty)
     }
 }

@@ -18,6 +18,8 @@ use crate::time::{format_duration, format_instant, NANOS_PER_SECOND};
 /// One tenant's share of everything a run produced.
 pub(super) struct TenantView<'a> {
     pub(super) tenant: &'a str,
+    /// The Entra tenant (`""`: the input names none).
+    pub(super) aad_tenant: &'a str,
     pub(super) summary: &'a Summary,
     pub(super) window: Window,
     /// The tenant's findings, times as i64 ns.
@@ -97,6 +99,9 @@ fn header(md: &mut String, v: &TenantView) {
     let _ = writeln!(md, "# {}\n", s.rule.name);
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Tenant | {} |", code_cell(v.tenant));
+    if !v.aad_tenant.is_empty() && v.aad_tenant != v.tenant {
+        let _ = writeln!(md, "| Entra tenant | {} |", code_cell(v.aad_tenant));
+    }
     let _ = writeln!(md, "| Rule id | `{}` |", s.rule.id);
     if !s.rule.description.is_empty() {
         let _ = writeln!(

@@ -17,6 +17,9 @@ use crate::time::{format_instant, millis, NANOS_PER_SECOND};
 /// Per-tenant counts in `summary.json` and on stdout.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TenantCounts {
+    /// The Entra tenants (`AADTenantId`) of this `TenantId`'s events; empty where the input
+    /// has none. Every count below is the sum over them.
+    pub entra_tenants: Vec<String>,
     pub rows: u64,
     pub invites: u64,
     pub redeems: u64,
@@ -194,21 +197,26 @@ fn per_tenant(
         counts(c, event::REDEEMS)?,
         counts(c, event::REDEEMS_WITHOUT_UPN)?,
     );
+    // Rows per (TenantId, AADTenantId): a workspace's Entra tenants add up.
     for (i, t) in strings(c, out::TENANT)?.iter().enumerate() {
         if let Some(c) = per.get_mut(t) {
-            c.invites = inv[i];
-            c.app_initiated_invites = app[i];
-            c.invites_without_upn = inv0[i];
-            c.redeems = red[i];
-            c.redeems_without_upn = red0[i];
+            c.invites += inv[i];
+            c.app_initiated_invites += app[i];
+            c.invites_without_upn += inv0[i];
+            c.redeems += red[i];
+            c.redeems_without_upn += red0[i];
         }
     }
     let b = e.by_tenant;
     let (red, pen) = (counts(b, out::REDEEMED)?, counts(b, out::PENDING)?);
+    let entra = strings(b, out::AAD_TENANT)?;
     for (i, t) in strings(b, out::TENANT)?.iter().enumerate() {
         if let Some(c) = per.get_mut(t) {
-            c.baseline_redeemed = red[i];
-            c.baseline_pending = pen[i];
+            c.baseline_redeemed += red[i];
+            c.baseline_pending += pen[i];
+            if !entra[i].is_empty() {
+                c.entra_tenants.push(entra[i].clone());
+            }
         }
     }
     for t in strings(e.findings, out::TENANT)? {

@@ -1,11 +1,11 @@
 //! Time-to-redeem over the whole scanned history up to T, always with the intended rules:
 //! each invite is paired with the earliest successful redeem of the same guest
-//! (TenantId, lower-cased UPN) at or after the invite and at or before T.
+//! (tenant key, lower-cased UPN) at or after the invite and at or before T.
 
 use polars::prelude::*;
 
-use super::columns::out;
-use super::model::{finding_order, pair};
+use super::columns::{ev, out, TENANT_KEY};
+use super::model::{finding_order, pair, tenant_key};
 use crate::error::Result;
 
 /// `baseline/time_to_redeem.parquet` rows (times still i64 ns).
@@ -19,25 +19,97 @@ pub fn time_to_redeem(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
         .collect()?)
 }
 
-/// A one-column frame of `tenants`: the left side of per-tenant joins that must give every
-/// tenant a row.
-pub(crate) fn tenant_frame(tenants: &[String]) -> Result<LazyFrame> {
-    Ok(
-        DataFrame::new_infer_height(vec![Column::new(out::TENANT.into(), tenants.to_vec())])?
-            .lazy(),
-    )
+/// One reported tenant: a `TenantId` and an Entra tenant in it (`""`: not in the input).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantKey {
+    pub tenant: String,
+    pub aad_tenant: String,
+}
+
+/// The reported tenants: every (TenantId, AADTenantId) among `events` of the `tenants`, and
+/// `(t, "")` for a tenant of `tenants` without events; sorted.
+pub fn tenant_keys(events: &DataFrame, tenants: &[String]) -> Result<Vec<TenantKey>> {
+    let pairs = events
+        .clone()
+        .lazy()
+        .select(tenant_key())
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?;
+    let (t, a) = (
+        pairs.column(ev::TENANT)?.str()?,
+        pairs.column(ev::AAD_TENANT)?.str()?,
+    );
+    let mut keys: Vec<TenantKey> = t
+        .iter()
+        .zip(a.iter())
+        .map(|(t, a)| TenantKey {
+            tenant: t.unwrap_or("").to_string(),
+            aad_tenant: a.unwrap_or("").to_string(),
+        })
+        .filter(|k| tenants.contains(&k.tenant))
+        .collect();
+    for t in tenants {
+        if !keys.iter().any(|k| &k.tenant == t) {
+            keys.push(TenantKey {
+                tenant: t.clone(),
+                aad_tenant: String::new(),
+            });
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+/// A name per row of `df` (which has the [`TENANT_KEY`] columns): its `TenantId`, or
+/// `TenantId/AADTenantId` where that `TenantId` has rows of several Entra tenants.
+pub(crate) fn key_labels(df: &DataFrame) -> Result<Vec<String>> {
+    let (t, a) = (
+        df.column(out::TENANT)?.str()?,
+        df.column(out::AAD_TENANT)?.str()?,
+    );
+    let mut entra: std::collections::HashMap<&str, std::collections::BTreeSet<&str>> =
+        std::collections::HashMap::new();
+    for (t, a) in t.iter().zip(a.iter()) {
+        entra
+            .entry(t.unwrap_or(""))
+            .or_default()
+            .insert(a.unwrap_or(""));
+    }
+    Ok(t.iter()
+        .zip(a.iter())
+        .map(|(t, a)| {
+            let (t, a) = (t.unwrap_or(""), a.unwrap_or(""));
+            match entra.get(t).map_or(0, |s| s.len()) {
+                0 | 1 => t.to_string(),
+                _ => format!("{t}/{a}"),
+            }
+        })
+        .collect())
+}
+
+/// A frame of the tenant keys: the left side of per-tenant joins that must give every
+/// reported tenant a row.
+pub(crate) fn tenant_frame(keys: &[TenantKey]) -> Result<LazyFrame> {
+    let col_of = |name: &str, f: fn(&TenantKey) -> &str| {
+        Column::new(name.into(), keys.iter().map(f).collect::<Vec<&str>>())
+    };
+    Ok(DataFrame::new_infer_height(vec![
+        col_of(out::TENANT, |k| &k.tenant),
+        col_of(out::AAD_TENANT, |k| &k.aad_tenant),
+    ])?
+    .lazy())
 }
 
 /// Per-tenant summary of `time_to_redeem`: counts and linear-interpolated percentiles of
 /// TimeToRedeemSeconds over redeemed invites (null when none is redeemed). Every tenant in
-/// `tenants` gets a row, with zero counts when it had no invite.
-pub fn by_tenant(ttr: &DataFrame, tenants: &[String]) -> Result<DataFrame> {
+/// key of `keys` gets a row, with zero counts when it had no invite.
+pub fn by_tenant(ttr: &DataFrame, keys: &[TenantKey]) -> Result<DataFrame> {
     let q = |p: f64, name: &str| {
         col(out::TIME_TO_REDEEM_SECONDS)
             .quantile(lit(p), QuantileMethod::Linear)
             .alias(name)
     };
-    let stats = ttr.clone().lazy().group_by([col(out::TENANT)]).agg([
+    let stats = ttr.clone().lazy().group_by(tenant_key()).agg([
         len().cast(DataType::Int64).alias(out::INVITES),
         col(out::REDEEM_TIME)
             .count()
@@ -51,11 +123,11 @@ pub fn by_tenant(ttr: &DataFrame, tenants: &[String]) -> Result<DataFrame> {
             .max()
             .alias(out::MAX_SECONDS),
     ]);
-    Ok(tenant_frame(tenants)?
+    Ok(tenant_frame(keys)?
         .join(
             stats,
-            [col(out::TENANT)],
-            [col(out::TENANT)],
+            tenant_key(),
+            tenant_key(),
             JoinArgs::new(JoinType::Left),
         )
         .with_columns([
@@ -65,6 +137,7 @@ pub fn by_tenant(ttr: &DataFrame, tenants: &[String]) -> Result<DataFrame> {
         .with_column((col(out::INVITES) - col(out::REDEEMED)).alias(out::PENDING))
         .select([
             col(out::TENANT),
+            col(out::AAD_TENANT),
             col(out::INVITES),
             col(out::REDEEMED),
             col(out::PENDING),
@@ -74,6 +147,6 @@ pub fn by_tenant(ttr: &DataFrame, tenants: &[String]) -> Result<DataFrame> {
             col(out::P99_SECONDS),
             col(out::MAX_SECONDS),
         ])
-        .sort([out::TENANT], SortMultipleOptions::default())
+        .sort(TENANT_KEY, SortMultipleOptions::default())
         .collect()?)
 }

@@ -6,12 +6,18 @@ use polars::prelude::{Column, DataFrame, DataType};
 
 /// The tenant key, the same column in the archive, the events and every output frame.
 pub const TENANT: &str = "TenantId";
+/// The Entra tenant (Log Analytics' `AADTenantId`; `TenantId` there is the workspace). With
+/// [`TENANT`] it keys every pairing and every per-tenant table; `""` where the input has none.
+pub const AAD_TENANT: &str = "AADTenantId";
 /// The event's `Id`, passed through from the archive to findings and the baseline.
 pub const ID: &str = "Id";
+/// The key of every pairing and per-tenant table: an invite in one Entra tenant is never
+/// cleared by a redeem in another, even within one workspace.
+pub const TENANT_KEY: [&str; 2] = [TENANT, AAD_TENANT];
 
 /// AuditLogs columns, as Log Analytics names them.
 pub mod input {
-    pub use super::{ID, TENANT};
+    pub use super::{AAD_TENANT, ID, TENANT};
     pub const TIME_GENERATED: &str = "TimeGenerated";
     pub const CATEGORY: &str = "Category";
     pub const OPERATION_NAME: &str = "OperationName";
@@ -19,8 +25,9 @@ pub mod input {
     pub const TARGET_RESOURCES: &str = "TargetResources";
     pub const INITIATED_BY: &str = "InitiatedBy";
 
-    /// The columns the job reads; every other column is ignored.
-    pub const NEEDED: [&str; 8] = [
+    /// Every column the readers fetch: the [`NEEDED`] ones, then `AADTenantId` where the
+    /// object has it (absent: `""`). Every other column is ignored.
+    pub const READ: [&str; 9] = [
         TENANT,
         ID,
         TIME_GENERATED,
@@ -29,12 +36,15 @@ pub mod input {
         RESULT,
         TARGET_RESOURCES,
         INITIATED_BY,
+        AAD_TENANT,
     ];
+    /// The columns every object must have.
+    pub const NEEDED: &[&str] = READ.split_at(8).0;
 }
 
 /// Event frame columns (one row per candidate invite/redeem event).
 pub mod ev {
-    pub use super::{ID, TENANT};
+    pub use super::{AAD_TENANT, ID, TENANT};
     /// Event time, i64 nanoseconds since the epoch, UTC.
     pub const TIME: &str = "Time";
     pub const IS_INVITE: &str = "IsInvite";
@@ -57,6 +67,7 @@ pub fn empty_events() -> DataFrame {
     let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
     let columns = vec![
         s(ev::TENANT),
+        s(ev::AAD_TENANT),
         s(ev::ID),
         Column::new_empty(ev::TIME.into(), &DataType::Int64),
         Column::new_empty(ev::IS_INVITE.into(), &DataType::Boolean),
@@ -72,7 +83,7 @@ pub fn empty_events() -> DataFrame {
 
 /// Columns of the frames the job writes (findings, baseline, replay, sweep, suppressions).
 pub mod out {
-    pub use super::{ID, TENANT};
+    pub use super::{AAD_TENANT, ID, TENANT};
 
     // Findings (`findings.parquet`), and the invite side of every other frame.
     pub const TARGET_UPN: &str = "TargetUPN";
@@ -82,8 +93,9 @@ pub mod out {
     /// T − InviteTime, seconds.
     pub const PENDING_SECONDS: &str = "PendingSeconds";
     /// `findings.parquet`, in order.
-    pub const FINDING: [&str; 7] = [
+    pub const FINDING: [&str; 8] = [
         TENANT,
+        AAD_TENANT,
         TARGET_UPN,
         INVITE_TIME,
         INVITE_INITIATOR,
@@ -100,8 +112,9 @@ pub mod out {
     pub const REDEEM_TIME: &str = "RedeemTime";
     pub const TIME_TO_REDEEM_SECONDS: &str = "TimeToRedeemSeconds";
     /// `baseline/time_to_redeem.parquet`, in order.
-    pub const TIME_TO_REDEEM: [&str; 8] = [
+    pub const TIME_TO_REDEEM: [&str; 9] = [
         TENANT,
+        AAD_TENANT,
         ID,
         TARGET_UPN,
         INVITE_TIME,

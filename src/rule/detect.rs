@@ -11,7 +11,7 @@ use polars::prelude::*;
 use super::columns::{ev, out};
 use super::model::{
     all_invites, finding_order, intended_redeem_upn, invites, pair, redeems, seconds_between,
-    sentinel_redeem_key,
+    sentinel_redeem_key, tenant_key,
 };
 use crate::error::Result;
 
@@ -56,15 +56,12 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
                 .filter(col(out::REDEEM_TIME).gt(lit(lo)))
                 .select([
                     col(ev::TENANT),
+                    col(ev::AAD_TENANT),
                     sentinel_redeem_key().alias(out::TARGET_UPN),
                 ]);
-            inv.join(
-                keys,
-                [col(ev::TENANT), col(out::TARGET_UPN)],
-                [col(ev::TENANT), col(out::TARGET_UPN)],
-                JoinArgs::new(JoinType::Anti),
-            )
-            .filter(col(out::INVITE_TIME).gt(lit(w.as_of - w.threshold)))
+            let on = || [tenant_key(), vec![col(out::TARGET_UPN)]].concat();
+            inv.join(keys, on(), on(), JoinArgs::new(JoinType::Anti))
+                .filter(col(out::INVITE_TIME).gt(lit(w.as_of - w.threshold)))
         }
         Semantics::Intended => pair(events, w.as_of).filter(
             col(out::REDEEM_TIME)
@@ -76,6 +73,7 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
     let found = raw
         .select([
             col(out::TENANT),
+            col(out::AAD_TENANT),
             col(out::TARGET_UPN),
             col(out::INVITE_TIME),
             col(out::INVITE_INITIATOR),
@@ -107,21 +105,19 @@ pub(crate) fn event_counts(events: &DataFrame, as_of: i64) -> Result<DataFrame> 
         .lazy()
         .filter(col(ev::TIME).lt_eq(lit(as_of)));
     let initiator = || col(out::INVITE_INITIATOR);
-    let inv = all_invites(events.clone())
-        .group_by([col(ev::TENANT)])
-        .agg([
-            initiator().neq(lit("")).sum().alias(counts::INVITES),
-            initiator()
-                .eq(lit(""))
-                .sum()
-                .alias(counts::APP_INITIATED_INVITES),
-            initiator()
-                .neq(lit(""))
-                .and(col(out::TARGET_UPN).eq(lit("")))
-                .sum()
-                .alias(counts::INVITES_WITHOUT_UPN),
-        ]);
-    let red = redeems(events).group_by([col(ev::TENANT)]).agg([
+    let inv = all_invites(events.clone()).group_by(tenant_key()).agg([
+        initiator().neq(lit("")).sum().alias(counts::INVITES),
+        initiator()
+            .eq(lit(""))
+            .sum()
+            .alias(counts::APP_INITIATED_INVITES),
+        initiator()
+            .neq(lit(""))
+            .and(col(out::TARGET_UPN).eq(lit("")))
+            .sum()
+            .alias(counts::INVITES_WITHOUT_UPN),
+    ]);
+    let red = redeems(events).group_by(tenant_key()).agg([
         len().alias(counts::REDEEMS),
         intended_redeem_upn()
             .is_null()
@@ -131,8 +127,8 @@ pub(crate) fn event_counts(events: &DataFrame, as_of: i64) -> Result<DataFrame> 
     let counted = inv
         .join(
             red,
-            [col(ev::TENANT)],
-            [col(ev::TENANT)],
+            tenant_key(),
+            tenant_key(),
             JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
         )
         .collect()?;

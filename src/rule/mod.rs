@@ -10,8 +10,8 @@ mod exclude;
 mod model;
 mod sentinel;
 
-pub(crate) use baseline::tenant_frame;
-pub use baseline::{by_tenant, time_to_redeem};
+pub use baseline::{by_tenant, tenant_keys, time_to_redeem, TenantKey};
+pub(crate) use baseline::{key_labels, tenant_frame};
 pub use config::{Config, Params};
 pub(crate) use detect::{counts, event_counts};
 pub use detect::{findings, Semantics, Window};
@@ -19,7 +19,7 @@ pub use exclude::Exclusions;
 pub(crate) use exclude::{counts as exclusion_counts, split as split_suppressed, EXCLUDED, GRACE};
 pub(crate) use model::{
     category_pattern, finding_order, invites, operation_pattern, pair, redeems,
-    sentinel_redeem_key, INVITE_OP, REDEEM_OP,
+    sentinel_redeem_key, tenant_key, INVITE_OP, REDEEM_OP,
 };
 pub(crate) use sentinel::load_rule;
 pub use sentinel::Rule;

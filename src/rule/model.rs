@@ -4,7 +4,7 @@
 
 use polars::prelude::*;
 
-use super::columns::{ev, out};
+use super::columns::{ev, out, TENANT_KEY};
 use crate::time::NANOS_PER_SECOND;
 
 /// `Category` of both operations, lower-cased (matched with KQL's case-insensitive `=~`).
@@ -35,8 +35,14 @@ pub(crate) fn seconds_between(later: Expr, earlier: Expr) -> Expr {
         + (diff % ns).cast(DataType::Float64) / lit(1e9)
 }
 
+/// The columns of [`TENANT_KEY`], which every pairing joins on and every table groups by.
+pub(crate) fn tenant_key() -> Vec<Expr> {
+    TENANT_KEY.map(col).to_vec()
+}
+
 /// Invite events (both readings): initiated by a user, with KQL's `tostring` null → `""`.
-/// Columns: TenantId, Id, InviteTime (i64 ns), TargetUPN, InviteInitiator, IPAddress.
+/// Columns: TenantId, AADTenantId, Id, InviteTime (i64 ns), TargetUPN, InviteInitiator,
+/// IPAddress.
 pub(crate) fn invites(events: LazyFrame) -> LazyFrame {
     all_invites(events).filter(col(out::INVITE_INITIATOR).neq(lit("")))
 }
@@ -45,6 +51,7 @@ pub(crate) fn invites(events: LazyFrame) -> LazyFrame {
 pub(crate) fn all_invites(events: LazyFrame) -> LazyFrame {
     events.filter(col(ev::IS_INVITE)).select([
         col(ev::TENANT),
+        col(ev::AAD_TENANT),
         col(ev::ID),
         col(ev::TIME).alias(out::INVITE_TIME),
         col(ev::TR_UPN).fill_null(lit("")).alias(out::TARGET_UPN),
@@ -56,7 +63,7 @@ pub(crate) fn all_invites(events: LazyFrame) -> LazyFrame {
 }
 
 /// Successful redeem events with a non-empty `TargetResources[0].userPrincipalName`.
-/// Columns: TenantId, RedeemTime, TrUpn, TrDisplay.
+/// Columns: TenantId, AADTenantId, RedeemTime, TrUpn, TrDisplay.
 pub(crate) fn redeems(events: LazyFrame) -> LazyFrame {
     events
         .filter(
@@ -67,6 +74,7 @@ pub(crate) fn redeems(events: LazyFrame) -> LazyFrame {
         )
         .select([
             col(ev::TENANT),
+            col(ev::AAD_TENANT),
             col(ev::TIME).alias(out::REDEEM_TIME),
             col(ev::TR_UPN),
             col(ev::TR_DISPLAY),
@@ -101,6 +109,7 @@ pub(crate) fn intended_redeem_upn() -> Expr {
 pub(crate) fn finding_order() -> Vec<Expr> {
     vec![
         col(ev::TENANT),
+        col(ev::AAD_TENANT),
         col(out::INVITE_TIME),
         col(out::TARGET_UPN),
         col(ev::ID),
@@ -108,7 +117,7 @@ pub(crate) fn finding_order() -> Vec<Expr> {
 }
 
 /// The intended pairing: every invite with a non-empty UPN and a user initiator, with the
-/// earliest successful redeem of the same guest (TenantId, lower-cased UPN) at or after it and
+/// earliest successful redeem of the same guest (tenant key, lower-cased UPN) at or after it and
 /// at or before T as `RedeemTime` (i64 ns, null while pending), and `TimeToRedeemSeconds`.
 pub(crate) fn pair(events: LazyFrame, as_of: i64) -> LazyFrame {
     const ROW: &str = "_row";
@@ -121,17 +130,24 @@ pub(crate) fn pair(events: LazyFrame, as_of: i64) -> LazyFrame {
     let red = redeems(events)
         .select([
             col(ev::TENANT),
+            col(ev::AAD_TENANT),
             intended_redeem_upn().str().to_lowercase().alias(KEY),
             col(out::REDEEM_TIME),
         ])
         .filter(col(KEY).is_not_null());
     let first = inv
         .clone()
-        .select([col(ROW), col(ev::TENANT), col(KEY), col(out::INVITE_TIME)])
+        .select([
+            col(ROW),
+            col(ev::TENANT),
+            col(ev::AAD_TENANT),
+            col(KEY),
+            col(out::INVITE_TIME),
+        ])
         .join(
             red,
-            [col(ev::TENANT), col(KEY)],
-            [col(ev::TENANT), col(KEY)],
+            [tenant_key(), vec![col(KEY)]].concat(),
+            [tenant_key(), vec![col(KEY)]].concat(),
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col(out::REDEEM_TIME).gt_eq(col(out::INVITE_TIME)))

@@ -42,6 +42,7 @@ fn assert_pairs(ttr: &DataFrame) {
         names,
         [
             "TenantId",
+            "AADTenantId",
             "Id",
             "TargetUPN",
             "InviteTime",

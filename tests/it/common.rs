@@ -13,8 +13,9 @@ use unredeemed::Semantics;
 pub const T0: &str = "2026-03-01T00:00:00Z";
 
 /// The columns of `findings.parquet`, in order.
-pub const FINDING_COLUMNS: [&str; 7] = [
+pub const FINDING_COLUMNS: [&str; 8] = [
     "TenantId",
+    "AADTenantId",
     "TargetUPN",
     "InviteTime",
     "InviteInitiator",
@@ -27,6 +28,8 @@ pub const FINDING_COLUMNS: [&str; 7] = [
 #[derive(Clone, Debug)]
 pub struct Audit {
     pub tenant: String,
+    /// `AADTenantId`; the column is written only when some row has one.
+    pub aad_tenant: Option<String>,
     pub id: String,
     pub time: String,
     pub category: String,
@@ -50,6 +53,7 @@ pub fn at(offset: &str) -> String {
 pub fn invite(tenant: &str, id: &str, time: &str, guest_upn: &str, by: &str) -> Audit {
     Audit {
         tenant: tenant.into(),
+        aad_tenant: None,
         id: id.into(),
         time: time.into(),
         category: "UserManagement".into(),
@@ -96,6 +100,7 @@ pub fn redeem_text_in_upn(tenant: &str, id: &str, time: &str, guest_upn: &str) -
 pub fn redeem_raw(tenant: &str, id: &str, time: &str, display: &str, upn: &str) -> Audit {
     Audit {
         tenant: tenant.into(),
+        aad_tenant: None,
         id: id.into(),
         time: time.into(),
         category: "UserManagement".into(),
@@ -112,7 +117,7 @@ pub fn frame(rows: &[Audit]) -> DataFrame {
         Column::new(name.into(), rows.iter().map(f).collect::<Vec<String>>())
     };
     let times: Vec<i64> = rows.iter().map(|r| ts(&r.time) / 1_000).collect();
-    DataFrame::new_infer_height(vec![
+    let df = DataFrame::new_infer_height(vec![
         s("TenantId", |r| r.tenant.clone()),
         s("Id", |r| r.id.clone()),
         Column::new("TimeGenerated".into(), times)
@@ -128,7 +133,23 @@ pub fn frame(rows: &[Audit]) -> DataFrame {
         s("InitiatedBy", |r| r.initiated.clone()),
         s("LoggedByService", |_| "Core Directory".into()),
     ])
-    .unwrap()
+    .unwrap();
+    if rows.iter().all(|r| r.aad_tenant.is_none()) {
+        return df;
+    }
+    let aad: Vec<Option<&str>> = rows.iter().map(|r| r.aad_tenant.as_deref()).collect();
+    df.hstack(&[Column::new("AADTenantId".into(), aad)])
+        .unwrap()
+}
+
+/// `rows`, each in the Entra tenant `aad` (a Log Analytics row's `AADTenantId`).
+pub fn in_entra(aad: &str, rows: Vec<Audit>) -> Vec<Audit> {
+    rows.into_iter()
+        .map(|a| Audit {
+            aad_tenant: Some(aad.to_string()),
+            ..a
+        })
+        .collect()
 }
 
 pub fn write_parquet(df: &DataFrame, path: &Path) {

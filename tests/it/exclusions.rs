@@ -220,7 +220,7 @@ fn grace_periods_move_first_alerts_by_their_length() {
             from: ts(&at("-30d")),
             every: 3_600 * NANOS_PER_SECOND,
         };
-        let out = replay_ticks(&s.x.events, &s.tenants, &rj, ts(T0)).unwrap();
+        let out = replay_ticks(&s.x.events, &s.keys, &rj, ts(T0)).unwrap();
         let firsts = out
             .alerts
             .lazy()
@@ -273,7 +273,7 @@ fn replay_honours_exclusions_tick_by_tick() {
             every: 29 * 3_600 * NANOS_PER_SECOND,
         };
         let to = ts("2026-02-09");
-        let r = replay_ticks(&s.x.events, &s.tenants, &rj, to).unwrap();
+        let r = replay_ticks(&s.x.events, &s.keys, &rj, to).unwrap();
         let gone = r.suppressed.as_ref().unwrap();
         assert!(gone.height() > 0);
         let at = col_i64(&r.alerts, "EvaluatedAt");

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod common;
 mod deploy;
+mod entra;
 mod exclusions;
 mod faults;
 mod fuzz;

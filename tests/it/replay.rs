@@ -13,6 +13,7 @@ use unredeemed::job::ReplayJob;
 use unredeemed::progress::Progress;
 use unredeemed::replay_ticks;
 use unredeemed::time::{format_instant, NANOS_PER_SECOND};
+use unredeemed::TenantKey;
 use unredeemed::{findings, Semantics, Window};
 
 const HOUR: i64 = 3_600 * NANOS_PER_SECOND;
@@ -53,7 +54,13 @@ fn rows(df: &DataFrame) -> Vec<Row> {
 }
 
 /// Runs replay and per-tick `detect::findings` on the same events; returns alert count.
-fn check(events: &DataFrame, tenants: &[String], job: &ReplayJob, to: i64, label: &str) -> usize {
+fn check(
+    events: &DataFrame,
+    tenants: &[TenantKey],
+    job: &ReplayJob,
+    to: i64,
+    label: &str,
+) -> usize {
     let r = replay_ticks(events, tenants, job, to).unwrap();
     let ticks = col_i64(&r.alerts, "EvaluatedAt");
     let first = col_bool(&r.alerts, "FirstAlert");
@@ -186,7 +193,7 @@ fn replay_equals_per_tick_evaluation_on_random_archives() {
                     every / NANOS_PER_SECOND,
                     format_instant(from)
                 );
-                alerts[k] += check(events, &s.tenants, &rj, to, &label);
+                alerts[k] += check(events, &s.keys, &rj, to, &label);
                 checked += 1;
             }
         }
@@ -322,8 +329,8 @@ fn alert_intervals_are_half_open_at_every_edge() {
             every: 12 * HOUR,
         };
         let to = ts(T0);
-        check(&s.x.events, &s.tenants, &rj, to, &format!("{semantics:?}"));
-        let r = replay_ticks(&s.x.events, &s.tenants, &rj, to).unwrap();
+        check(&s.x.events, &s.keys, &rj, to, &format!("{semantics:?}"));
+        let r = replay_ticks(&s.x.events, &s.keys, &rj, to).unwrap();
         let t = r
             .alerts
             .column("EvaluatedAt")

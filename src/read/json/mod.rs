@@ -17,7 +17,8 @@
 //! | `OperationName` | `properties.activityDisplayName`, else `operationName`    | `OperationName` |
 //! | `Result`        | `properties.result`                                       | `Result`        |
 //! | `Id`            | `properties.id`                                           | `Id`            |
-//! | tenant          | `tenantId`, else `properties.tenantId`, else `resourceId` | `TenantId`      |
+//! | `TenantId`      | `tenantId`, else `properties.tenantId`, else `resourceId` | `TenantId` (the workspace) |
+//! | `AADTenantId`   | the same as `TenantId` (a record has no workspace)        | `AADTenantId`   |
 //! | targets, initiator | `properties.targetResources`, `properties.initiatedBy` | `TargetResources`, `InitiatedBy` |
 
 mod prefilter;
@@ -321,24 +322,30 @@ fn fields(v: &Value) -> Row {
             .and_then(|t| parse_instant(t).ok())
     };
     match v.get("properties").filter(|p| p.is_object()) {
-        Some(p) => Row {
-            tenant: scalar(v.get("tenantId"))
+        Some(p) => {
+            // No workspace here: the Entra tenant is both `TenantId` and `AADTenantId`.
+            let tenant = scalar(v.get("tenantId"))
                 .or_else(|| scalar(p.get("tenantId")))
                 .or_else(|| {
                     let id = v.get("resourceId")?.as_str()?;
                     tenant_of_resource(id).map(str::to_string)
-                }),
-            id: scalar(p.get("id")),
-            time: time(v.get("time")).or_else(|| time(p.get("activityDateTime"))),
-            category: scalar(p.get("category")),
-            operation: scalar(p.get("activityDisplayName"))
-                .or_else(|| scalar(v.get("operationName"))),
-            result: scalar(p.get("result")),
-            targets: dynamic(p.get("targetResources")),
-            initiated: dynamic(p.get("initiatedBy")),
-        },
+                });
+            Row {
+                aad_tenant: tenant.clone(),
+                tenant,
+                id: scalar(p.get("id")),
+                time: time(v.get("time")).or_else(|| time(p.get("activityDateTime"))),
+                category: scalar(p.get("category")),
+                operation: scalar(p.get("activityDisplayName"))
+                    .or_else(|| scalar(v.get("operationName"))),
+                result: scalar(p.get("result")),
+                targets: dynamic(p.get("targetResources")),
+                initiated: dynamic(p.get("initiatedBy")),
+            }
+        }
         None => Row {
             tenant: scalar(v.get("TenantId")),
+            aad_tenant: scalar(v.get("AADTenantId")),
             id: scalar(v.get("Id")),
             time: time(v.get("TimeGenerated")),
             category: scalar(v.get("Category")),

@@ -1,7 +1,7 @@
 //! Late-materialized scan of one object in the common flat layout (every needed column a flat
 //! string or timestamp leaf). The narrow columns (`Category`, `OperationName`, `TenantId`,
 //! `TimeGenerated`) are decoded whole, their predicates evaluated once per dictionary entry; the
-//! wide ones (`TargetResources`, `InitiatedBy`, `Id`, `Result`) only where a candidate row lies:
+//! others (`TargetResources`, `InitiatedBy`, `Id`, `Result`, `AADTenantId`) only where a candidate lies:
 //! a page without one is never decompressed, and a PLAIN zstd page is decompressed only up to
 //! its last candidate's value. Decompression is most of a scan's CPU, and guest events are rare.
 //!
@@ -67,6 +67,8 @@ struct Scan<'a, F> {
     tenant_rows: BTreeMap<String, u64>,
     rows: u64,
     max_time: Option<i64>,
+    /// The object has the optional `AADTenantId` column.
+    aad_tenant: bool,
 }
 
 /// The late scan of row groups `groups`; `bytes` gives a column chunk's fetched bytes. Rows
@@ -79,10 +81,12 @@ pub(crate) fn scan(
     scope: &Scope,
 ) -> Result<Raw> {
     let pattern = |p: String| regex::Regex::new(&p).or_else(|e| no(e.to_string()));
+    let (scale, aad_tenant) = inferred_scale(meta)?;
     let mut s = Scan {
         bytes: &bytes,
         scope,
-        scale: inferred_scale(meta)?,
+        scale,
+        aad_tenant,
         category: pattern(category_pattern())?,
         operation: pattern(operation_pattern())?,
         cx: Cx::new()?,
@@ -107,8 +111,9 @@ pub(crate) fn scan(
 }
 
 /// ns per unit of `TimeGenerated` as polars would read it, after checking that every needed
-/// column has the type polars would give it, so that the events come out the same.
-fn inferred_scale(meta: &FileMetadata) -> Result<i64> {
+/// column has the type polars would give it, so that the events come out the same; and
+/// whether the object has the optional `AADTenantId` (then a string column too).
+fn inferred_scale(meta: &FileMetadata) -> Result<(i64, bool)> {
     let arrow =
         polars_parquet::arrow::read::infer_schema(meta).or_else(|e| no(format!("schema: {e}")))?;
     let schema = Schema::from_arrow_schema(&arrow);
@@ -117,16 +122,22 @@ fn inferred_scale(meta: &FileMetadata) -> Result<i64> {
             return no(format!("`{name}` is not a string column"));
         }
     }
+    let aad_tenant = match schema.get(input::AAD_TENANT) {
+        None => false,
+        Some(DataType::String) => true,
+        Some(_) => return no(format!("`{}` is not a string column", input::AAD_TENANT)),
+    };
     let Some(DataType::Datetime(unit, _)) = schema.get(input::TIME_GENERATED) else {
         return no("`TimeGenerated` is not a timestamp");
     };
     // polars converts stored values to the unit it infers (from an embedded Arrow schema, when
     // there is one); only the case where that is the stored unit is read here.
-    Ok(match unit {
+    let scale = match unit {
         TimeUnit::Milliseconds => 1_000_000,
         TimeUnit::Microseconds => 1_000,
         TimeUnit::Nanoseconds => 1,
-    })
+    };
+    Ok((scale, aad_tenant))
 }
 
 impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
@@ -291,6 +302,15 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
     /// invites among them: only an invite's initiator matters (see `events::candidate_events`),
     /// so the pages holding only redeems are never decompressed.
     fn wide_columns(&mut self, rg: &RowGroupMetadata, hits: &[usize], op: &Values) -> Result<()> {
+        if self.aad_tenant {
+            let v = self.strings(rg, input::AAD_TENANT, Want::Rows(hits))?;
+            for j in 0..hits.len() {
+                let aad = opt_string(v.get(j), input::AAD_TENANT)?;
+                self.out.aad_tenant.push(aad);
+            }
+        } else {
+            self.out.aad_tenant.extend(hits.iter().map(|_| None));
+        }
         for name in [input::ID, input::RESULT, input::TARGET_RESOURCES] {
             let v = self.strings(rg, name, Want::Rows(hits))?;
             let dst = match name {
