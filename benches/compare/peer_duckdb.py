@@ -1,6 +1,6 @@
 """DuckDB peer of `unredeemed run` (default intended semantics), as an analyst would write it.
 
-    peer_duckdb.py ARCHIVE OUT [--lookback 14d] [--threshold 5d] [--threads N]
+    peer_duckdb.py ARCHIVE OUT [--lookback 14d] [--threshold 5d] [--threads N] [--format parquet|diag-json]
 
 Reads every ARCHIVE/**/*.parquet as plain files (no hive partitioning: folder names such as
 `y=2025` must not become columns), filters the guest-invite/redeem rows into a temp table first
@@ -40,14 +40,32 @@ def main():
     ap.add_argument("--lookback", default="14d")
     ap.add_argument("--threshold", default="5d")
     ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default)")
+    ap.add_argument("--format", choices=["parquet", "diag-json"], default="parquet",
+                    help="*.parquet with Log Analytics columns, or Entra diagnostic-settings *.json")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
     con = duckdb.connect()
     if a.threads:
         con.execute(f"SET threads = {a.threads}")
-    src = (f"read_parquet({lit(os.path.join(a.archive, '**', '*.parquet'))}, "
-           "hive_partitioning = false, union_by_name = true)")
+    if a.format == "parquet":
+        src = (f"read_parquet({lit(os.path.join(a.archive, '**', '*.parquet'))}, "
+               "hive_partitioning = false, union_by_name = true)")
+    else:
+        # Entra diagnostic-settings records: read_json with the columns read (every other field is
+        # skipped; sampling the whole archive to infer a schema runs out of memory), the dynamic
+        # values as JSON, renamed to the table's columns.
+        props = ("STRUCT(id VARCHAR, category VARCHAR, result VARCHAR, activityDisplayName VARCHAR, "
+                 "targetResources JSON, initiatedBy JSON)")
+        cols = (f"{{'time': 'TIMESTAMPTZ', 'tenantId': 'VARCHAR', 'operationName': 'VARCHAR', "
+                f"'properties': {lit(props)}}}")
+        src = f"""(SELECT tenantId AS TenantId, properties.id AS Id, time AS TimeGenerated,
+                          properties.category AS Category,
+                          coalesce(properties.activityDisplayName, operationName) AS OperationName,
+                          properties.result AS Result, properties.targetResources AS TargetResources,
+                          properties.initiatedBy AS InitiatedBy
+                   FROM read_json({lit(os.path.join(a.archive, '**', '*.json'))},
+                                  format = 'newline_delimited', columns = {cols}))"""
     pat = lit(UPN_PATTERN)
     ws = lit(WS)
 

@@ -1,11 +1,13 @@
 """Python polars peer of `unredeemed run` (default intended semantics), as an analyst would write it.
 
-    peer_polars.py ARCHIVE OUT [--lookback 14d] [--threshold 5d]
+    peer_polars.py ARCHIVE OUT [--lookback 14d] [--threshold 5d] [--format parquet|diag-json]
 
 A lazy scan_parquet over ARCHIVE/**/*.parquet (plain files: hive partitioning off, so folder names
 such as `y=2025` do not become columns) run by the streaming engine: filter Category/OperationName
 first, then pull the JSON fields with str.json_path_match on the surviving rows only, collect that
 small frame, and do the pairing in memory (join_asof). As-of T = the latest TimeGenerated.
+With --format diag-json, a lazy scan_ndjson over ARCHIVE/**/*.json (Entra diagnostic-settings
+records) with the schema of the fields read, nested values as structs.
 
 Writes OUT/findings.parquet, OUT/time_to_redeem.parquet, OUT/by_tenant.parquet and OUT/as_of.json.
 """
@@ -36,31 +38,56 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--lookback", default="14d")
     ap.add_argument("--threshold", default="5d")
+    ap.add_argument("--format", choices=["parquet", "diag-json"], default="parquet",
+                    help="*.parquet with Log Analytics columns, or Entra diagnostic-settings *.json")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
-    lf = pl.scan_parquet(os.path.join(a.archive, "**", "*.parquet"), hive_partitioning=False,
-                         extra_columns="ignore")
-    time = pl.col("TimeGenerated").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-    tenant = pl.col("TenantId").fill_null("")
+    if a.format == "parquet":
+        lf = pl.scan_parquet(os.path.join(a.archive, "**", "*.parquet"), hive_partitioning=False,
+                             extra_columns="ignore")
+        time = pl.col("TimeGenerated").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        tenant = pl.col("TenantId").fill_null("")
+        category, operation, result, event_id = (pl.col(c) for c in ("Category", "OperationName", "Result", "Id"))
+        tr, ib = pl.col("TargetResources").str, pl.col("InitiatedBy").str
+        tr_upn, tr_disp = tr.json_path_match("$[0].userPrincipalName"), tr.json_path_match("$[0].displayName")
+        init_upn, init_ip = ib.json_path_match("$.user.userPrincipalName"), ib.json_path_match("$.user.ipAddress")
+    else:
+        # Entra diagnostic-settings records: scan_ndjson with the schema of the fields read (every
+        # other field is skipped), the nested values read as structs.
+        S = pl.String
+        user = pl.Struct({"userPrincipalName": S, "ipAddress": S})
+        props = pl.Struct({"id": S, "category": S, "result": S, "activityDisplayName": S,
+                           "targetResources": pl.List(pl.Struct({"userPrincipalName": S, "displayName": S})),
+                           "initiatedBy": pl.Struct({"user": user})})
+        lf = pl.scan_ndjson(os.path.join(a.archive, "**", "*.json"),
+                            schema={"time": S, "tenantId": S, "operationName": S, "properties": props})
+        p = pl.col("properties").struct
+        time = pl.col("time").str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC")
+        tenant = pl.col("tenantId").fill_null("").alias("TenantId")
+        category, result, event_id = p.field("category"), p.field("result"), p.field("id").alias("Id")
+        operation = p.field("activityDisplayName").fill_null(pl.col("operationName"))
+        first = p.field("targetResources").list.first().struct
+        tr_upn, tr_disp = first.field("userPrincipalName"), first.field("displayName")
+        u = p.field("initiatedBy").struct.field("user").struct
+        init_upn, init_ip = u.field("userPrincipalName"), u.field("ipAddress")
 
     # Every tenant seen and its latest row (two narrow columns) ...
     tenants_q = lf.group_by(tenant).agg(time.max().alias("last"))
     # ... and the candidate events: filter on the cheap columns, then parse JSON on the survivors.
-    op = pl.col("OperationName").str.to_lowercase()
+    op = operation.str.to_lowercase()
     events_q = (
-        lf.filter((pl.col("Category").str.to_lowercase() == "usermanagement")
-                  & op.is_in([INVITE_OP, REDEEM_OP]))
+        lf.filter((category.str.to_lowercase() == "usermanagement") & op.is_in([INVITE_OP, REDEEM_OP]))
         .select(
             tenant,
-            pl.col("Id"),
+            event_id,
             time.alias("t"),
             (op == INVITE_OP).alias("is_invite"),
-            (pl.col("Result").str.to_lowercase() == "success").fill_null(False).alias("ok"),
-            pl.col("TargetResources").str.json_path_match("$[0].userPrincipalName").alias("tr_upn"),
-            pl.col("TargetResources").str.json_path_match("$[0].displayName").alias("tr_disp"),
-            pl.col("InitiatedBy").str.json_path_match("$.user.userPrincipalName").alias("init_upn"),
-            pl.col("InitiatedBy").str.json_path_match("$.user.ipAddress").alias("init_ip"),
+            (result.str.to_lowercase() == "success").fill_null(False).alias("ok"),
+            tr_upn.alias("tr_upn"),
+            tr_disp.alias("tr_disp"),
+            init_upn.alias("init_upn"),
+            init_ip.alias("init_ip"),
         )
     )
     tenants, events = pl.collect_all([tenants_q, events_q], engine="streaming")

@@ -18,7 +18,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
 TENANTS=5 DAYS=180 ROWS_PER_DAY=11200 INVITES_PER_DAY=3 START=2025-09-01 SEED=1
-RUNS=3 ARCHIVE="" DATA="$HERE/data"
+RUNS=3 ARCHIVE="" DATA="$HERE/data" FORMAT=parquet
 
 usage() {
     cat <<EOF
@@ -31,6 +31,8 @@ Usage: benches/compare/run.sh [options]
   --start YYYY-MM-DD   first day (default $START)
   --seed N             generator seed (default $SEED)
   --runs N             alternating rounds, each runs all three tools once (default $RUNS)
+  --format F           parquet (default) or diag-json (Entra diagnostic-settings JSON Lines, one
+                       blob per tenant and hour): the generator's format and the peers' reader
   --archive DIR        use this existing archive instead of generating one
   --data DIR           where archives, run outputs and results go (default benches/compare/data)
   -h, --help           this help
@@ -50,12 +52,18 @@ while [ $# -gt 0 ]; do
         --seed) SEED=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
         --archive) ARCHIVE=$2; shift 2 ;;
+        --format) FORMAT=$2; shift 2 ;;
         --data) DATA=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs must be a positive integer" >&2; exit 2; }
+case "$FORMAT" in
+    parquet) EXT=parquet ;;
+    diag-json) EXT=json ;;
+    *) echo "run.sh: --format must be parquet or diag-json" >&2; exit 2 ;;
+esac
 
 log() { echo "[compare] $*" >&2; }
 
@@ -88,8 +96,8 @@ if [ -n "$ARCHIVE" ]; then
     ARCHIVE_DESC="given archive \`$ARCHIVE\`"
 else
     GEN_ARGS=(--tenants "$TENANTS" --days "$DAYS" --start "$START" --rows-per-day "$ROWS_PER_DAY"
-              --invites-per-day "$INVITES_PER_DAY" --seed "$SEED")
-    KEY="t$TENANTS-d$DAYS-r$ROWS_PER_DAY-i$INVITES_PER_DAY-s$SEED-$START"
+              --invites-per-day "$INVITES_PER_DAY" --seed "$SEED" --format "$FORMAT")
+    KEY="t$TENANTS-d$DAYS-r$ROWS_PER_DAY-i$INVITES_PER_DAY-s$SEED-$START-$FORMAT"
     ARCHIVE=$DATA/archives/$KEY
     STAMP=$DATA/archives/$KEY.done
     if [ -f "$STAMP" ] && [ -d "$ARCHIVE" ]; then
@@ -104,8 +112,8 @@ else
     ARCHIVE_DESC="\`unredeemed generate ${GEN_ARGS[*]}\`"
 fi
 ARCHIVE=$(cd "$ARCHIVE" && pwd -P)  # absolute, symlinks resolved
-FILES=$(find "$ARCHIVE" -name '*.parquet' -type f | wc -l)
-[ "$FILES" -gt 0 ] || { echo "run.sh: no *.parquet under $ARCHIVE" >&2; exit 2; }
+FILES=$(find "$ARCHIVE" -name "*.$EXT" -type f | wc -l)
+[ "$FILES" -gt 0 ] || { echo "run.sh: no *.$EXT under $ARCHIVE" >&2; exit 2; }
 SIZE_MB=$(du -sm "$ARCHIVE" | cut -f1)
 
 # --- the runs ----------------------------------------------------------------------------------
@@ -121,8 +129,8 @@ measure() {  # round tool
     case "$tool" in
         # --no-cache: every round scans the archive, as the peers do (reruns are measured apart).
         unredeemed) cmd=("$BIN" run --archive "$ARCHIVE" --out "$out" --quiet --no-cache) ;;
-        duckdb) cmd=("$PY" "$HERE/peer_duckdb.py" "$ARCHIVE" "$out") ;;
-        polars) cmd=("$PY" "$HERE/peer_polars.py" "$ARCHIVE" "$out") ;;
+        duckdb) cmd=("$PY" "$HERE/peer_duckdb.py" "$ARCHIVE" "$out" --format "$FORMAT") ;;
+        polars) cmd=("$PY" "$HERE/peer_polars.py" "$ARCHIVE" "$out" --format "$FORMAT") ;;
     esac
     rm -rf "$out"
     t0=$(date +%s%N)
@@ -139,7 +147,7 @@ measure() {  # round tool
 }
 
 log "warming the page cache ($SIZE_MB MB in $FILES files)"
-find "$ARCHIVE" -name '*.parquet' -type f -exec cat {} + >/dev/null
+find "$ARCHIVE" -name "*.$EXT" -type f -exec cat {} + >/dev/null
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TOOLS=(unredeemed duckdb polars)

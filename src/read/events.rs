@@ -10,7 +10,7 @@ use polars::prelude::*;
 use super::raw::Raw;
 use super::scope::Scope;
 use crate::error::{Error, Result};
-use crate::rule::columns::{ev, input};
+use crate::rule::columns::{empty_events, ev, input};
 use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
 
 /// The rows that are invite or redeem candidates, within the scope.
@@ -97,20 +97,29 @@ const OBJECT: &str = "_object";
 /// order), extracted in one pass over all of them: per object, the fixed cost of an
 /// expression plan would outweigh its few dozen rows.
 pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame>> {
-    if raws.is_empty() {
-        return Ok(vec![]);
-    }
-    let tagged: Vec<LazyFrame> = raws
+    // Most objects of an hourly archive hold no candidate: only the others are stacked.
+    let mut all: Option<DataFrame> = None;
+    for (i, r) in raws
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            r.frame
-                .clone()
-                .lazy()
-                .with_column(lit(i as u32).cast(DataType::UInt32).alias(OBJECT))
-        })
-        .collect();
-    let all = concat(tagged, UnionArgs::default())?.collect()?;
+        .filter(|(_, r)| r.frame.height() > 0)
+    {
+        let mut tagged = r.frame.clone();
+        tagged.with_column(Column::new_scalar(
+            OBJECT.into(),
+            Scalar::from(i as u32),
+            r.frame.height(),
+        ))?;
+        match &mut all {
+            Some(all) => {
+                all.vstack_mut(&tagged)?;
+            }
+            None => all = Some(tagged),
+        }
+    }
+    let Some(all) = all else {
+        return Ok(vec![empty_events(); raws.len()]);
+    };
     let cols = Columns::resolve("(candidate rows)", all.schema())?;
     let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
     // Rows keep their order through the filter: each object's events are one run.

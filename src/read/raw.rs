@@ -62,6 +62,11 @@ impl Gathered {
 
     /// The [`input::READ`] columns, as polars' reader would give them.
     pub(crate) fn frame(self) -> PolarsResult<DataFrame> {
+        if self.tenant.is_empty() {
+            // Most objects of an hourly archive hold no candidate, and are kept until the one
+            // extraction pass: a column built from no values still holds a buffer for them.
+            return empty_raw();
+        }
         let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
         let time = Column::new(input::TIME_GENERATED.into(), self.time)
             .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))?;
@@ -77,4 +82,19 @@ impl Gathered {
             s(input::AAD_TENANT, self.aad_tenant),
         ])
     }
+}
+
+/// The [`Gathered::frame`] of no rows, with no buffers behind its columns.
+fn empty_raw() -> PolarsResult<DataFrame> {
+    let columns = input::READ
+        .iter()
+        .map(|&name| {
+            let dtype = match name {
+                input::TIME_GENERATED => DataType::Datetime(TimeUnit::Nanoseconds, None),
+                _ => DataType::String,
+            };
+            Column::new_empty(name.into(), &dtype)
+        })
+        .collect();
+    DataFrame::new(0, columns)
 }

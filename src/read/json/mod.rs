@@ -159,9 +159,17 @@ impl<'a> Scanner<'a> {
     }
 
     fn lines(&mut self, text: &[u8]) {
-        let mut lines = text.split(|&b| b == b'\n').peekable();
-        while let Some(line) = lines.next() {
-            let last = lines.peek().is_none();
+        let mut rest = text;
+        while !rest.is_empty() {
+            // Newlines found by SIMD: lines are a kilobyte or more.
+            let (line, last) = match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let line = rest.get(..i).unwrap_or_default();
+                    rest = rest.get(i + 1..).unwrap_or_default();
+                    (line, false)
+                }
+                None => (std::mem::take(&mut rest), true),
+            };
             let line = line.strip_suffix(b"\r").unwrap_or(line).trim_ascii();
             if line.is_empty() {
                 continue;
@@ -238,10 +246,14 @@ impl<'a> Scanner<'a> {
         self.quality.records += 1;
         self.rows += 1;
         self.max_time = self.max_time.max(time);
-        *self
-            .tenant_rows
-            .entry(tenant.unwrap_or_default().to_string())
-            .or_default() += 1;
+        let tenant = tenant.unwrap_or_default();
+        // A blob holds one tenant or a few: the key is copied once, not per line.
+        match self.tenant_rows.get_mut(tenant) {
+            Some(n) => *n += 1,
+            None => {
+                self.tenant_rows.insert(tenant.to_string(), 1);
+            }
+        }
     }
 }
 
