@@ -117,9 +117,11 @@ pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame
             None => all = Some(tagged),
         }
     }
-    let Some(all) = all else {
+    let Some(mut all) = all else {
         return Ok(vec![empty_events(); raws.len()]);
     };
+    // One chunk: each expression below would otherwise run once per object's few rows.
+    all.rechunk_mut_par();
     let cols = Columns::resolve("(candidate rows)", all.schema())?;
     let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
     // Rows keep their order through the filter: each object's events are one run.

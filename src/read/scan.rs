@@ -419,7 +419,13 @@ impl Fold {
 /// `scope` when they were read whole, deduplicated; and how many duplicates were dropped.
 fn combine(mut frames: Vec<(usize, DataFrame)>, scope: Option<&Scope>) -> Result<(DataFrame, u64)> {
     frames.sort_by_key(|(i, _)| *i);
-    let frames: Vec<LazyFrame> = frames.into_iter().map(|(_, f)| f.lazy()).collect();
+    // Objects without events add nothing but a branch to the plan: an archive of hourly blobs
+    // has tens of thousands.
+    let frames: Vec<LazyFrame> = frames
+        .into_iter()
+        .filter(|(_, f)| f.height() > 0)
+        .map(|(_, f)| f.lazy())
+        .collect();
     let all = if frames.is_empty() {
         empty_events()
     } else {

@@ -1,9 +1,10 @@
 //! Which lines can hold an invite or a redeem, decided on raw bytes before any JSON is parsed.
 //!
-//! A line is kept when it holds either operation name, ASCII case ignored, anywhere. Dropping
-//! the others is safe because the rule matches `OperationName` with a case-insensitive regex
-//! (`rule::operation_pattern`), and a JSON string can spell that value without holding its
-//! bytes in only three ways, each of which keeps the line too:
+//! A line is kept when it holds either operation name, ASCII case ignored, as a whole JSON
+//! string (`"Invite external user"`). Dropping the others is safe because the rule matches the
+//! whole `OperationName` with a case-insensitive regex (`rule::operation_pattern`), and a JSON
+//! string can spell that value other than as those bytes between quotes in only three ways,
+//! each of which keeps the line too:
 //! - a `\uXXXX` escape (letters and spaces have no other escape in JSON): any line holding `\u`
 //!   is kept;
 //! - a character whose Unicode case folding is an ASCII letter of the names: `ſ` (U+017F,
@@ -58,16 +59,24 @@ impl Prefilter {
                     || self.folded.iter().any(|f| f.find(line).is_some())))
     }
 
-    /// Whether either name is in `line`, ASCII case ignored. Every `x` (either case) is tried
-    /// as the one of `external`: one SIMD pass over the line, the rare hits checked in place.
+    /// Whether either name is in `line` as a whole JSON string (`"Invite external user"`),
+    /// ASCII case ignored. Without an escape the string can hold the name only so: the rule
+    /// matches the whole value, and the other ways to spell it are kept by [`Self::keeps`].
+    /// Every `x` (either case) is tried as the one of `external`: one SIMD pass over the line,
+    /// the rare hits checked in place.
     fn holds_a_name(&self, line: &[u8]) -> bool {
         const X: usize = 1; // the `x` of COMMON
         memchr::memchr2_iter(b'x', b'X', line).any(|p| {
             self.names.iter().any(|&(at, name)| {
-                let start = p.checked_sub(at + X);
-                start
-                    .and_then(|s| line.get(s..s + name.len()))
-                    .is_some_and(|w| w.eq_ignore_ascii_case(name))
+                let Some(start) = p.checked_sub(at + X + 1) else {
+                    return false;
+                };
+                line.get(start..start + name.len() + 2).is_some_and(|w| {
+                    w.first() == Some(&b'"')
+                        && w.last() == Some(&b'"')
+                        && w.get(1..=name.len())
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
             })
         })
     }
@@ -108,7 +117,14 @@ mod tests {
         let p = Prefilter::new();
         let mut rng = ChaCha8Rng::seed_from_u64(25);
         let (mut candidates, mut dropped) = (0, 0);
-        let names = [INVITE_OP, REDEEM_OP, "update user", "invite external uker"];
+        let names = [
+            INVITE_OP,
+            REDEEM_OP,
+            "update user",
+            "invite external uker",
+            "invite external user with reset invitation status",
+            " redeem external user invite",
+        ];
         for i in 0..20_000 {
             let (value, json) = spelled(names[i % names.len()], &mut rng);
             let line = match i % 3 {
@@ -174,13 +190,18 @@ mod tests {
         assert!(!p.keeps(br#"{"OperationName":"Update user"}"#));
         assert!(p.keeps(br#"{"OperationName":"Update user","x":"\u00e9"}"#));
         assert!(p.keeps(b"{\"OperationName\":\"\xff\"}"));
-        // A name at either end of a line, and next to other `x`s.
-        assert!(p.keeps(b"invite external USER"));
-        assert!(p.keeps(b"xx redeem eXternal user invite"));
-        assert!(!p.keeps(b"redeem external user invit"));
-        assert!(!p.keeps(b"nvite external user"));
-        assert!(p.keeps("é invite external user".as_bytes()));
+        // A name as a whole string, at either end of a line, next to other `x`s.
+        assert!(p.keeps(br#""invite external USER""#));
+        assert!(p.keeps(br#"xx"redeem eXternal user invite""#));
+        assert!(!p.keeps(br#""redeem external user invit""#));
+        assert!(!p.keeps(br#""nvite external user""#));
+        assert!(p.keeps(r#"é "invite external user""#.as_bytes()));
         assert!(p.keeps("ſ".as_bytes()));
-        assert!(!p.keeps("é update user".as_bytes()));
+        assert!(!p.keeps(r#"é "update user""#.as_bytes()));
+        // Within a longer value it is another operation (the rule matches whole values).
+        let reset =
+            br#"{"activityDisplayName":"Invite external user with reset invitation status"}"#;
+        assert!(!p.keeps(reset));
+        assert!(!p.keeps(br#"{"x":"Redeem external user invite later"}"#));
     }
 }

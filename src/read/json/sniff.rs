@@ -1,0 +1,293 @@
+//! The envelope of a line the prefilter dropped, read without parsing the line: one walk over
+//! its top-level object that takes the few string fields the counts need and skips every
+//! other value by its brackets, strings found by SIMD (`memchr`). Nearly every line of an
+//! archive is such a line, and a full parse of each would be most of a scan's work.
+//!
+//! The walk gives up (and the caller parses the line in full) on anything it does not read
+//! exactly as the parse would: a key or a wanted value holding an escape, a key given twice,
+//! bytes that are not UTF-8, a control character, or a line that is not one JSON object: the
+//! values it skips have their grammar checked (objects, arrays, strings and their escapes,
+//! literals, numbers), so a line it reads is one the parse reads too.
+
+/// The top-level fields of a dropped line that the counts read.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Sniffed<'a> {
+    pub(super) time: Option<&'a str>,
+    pub(super) time_generated: Option<&'a str>,
+    pub(super) tenant_id: Option<&'a str>,
+    pub(super) table_tenant: Option<&'a str>,
+    pub(super) resource_id: Option<&'a str>,
+    /// The line has an object `properties` (a diagnostic record).
+    pub(super) properties: bool,
+}
+
+/// How deep the values may nest below the envelope (deeper ones are left to the parse, whose limit is 128).
+const DEPTH: usize = 100;
+
+/// Where a walk stands: the line and the position in it.
+struct Walk<'a> {
+    line: &'a [u8],
+    at: usize,
+}
+
+/// The fields of `line`, or `None`: parse it in full.
+pub(super) fn sniff(line: &[u8]) -> Option<Sniffed<'_>> {
+    if !line.is_ascii() {
+        std::str::from_utf8(line).ok()?;
+    }
+    // A control character is whitespace between tokens, or an error inside a string: the
+    // parse tells which.
+    if has_control(line) {
+        return None;
+    }
+    let mut w = Walk { line, at: 0 };
+    let mut out = Sniffed::default();
+    let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
+    w.expect(b'{')?;
+    if w.peek()? == b'}' {
+        w.at += 1;
+        return w.at_end().then_some(out);
+    }
+    loop {
+        w.expect(b'"')?;
+        let key = w.plain_string()?;
+        if seen.contains(&key) {
+            return None;
+        }
+        seen.push(key);
+        w.expect(b':')?;
+        let slot = match key {
+            b"time" => Some(&mut out.time),
+            b"TimeGenerated" => Some(&mut out.time_generated),
+            b"tenantId" => Some(&mut out.tenant_id),
+            b"TenantId" => Some(&mut out.table_tenant),
+            b"resourceId" => Some(&mut out.resource_id),
+            _ => None,
+        };
+        match (slot, w.peek()?) {
+            (Some(slot), b'"') => {
+                w.at += 1;
+                // Checked UTF-8 above: a slice between quotes of a valid line is valid too.
+                *slot = Some(std::str::from_utf8(w.plain_string()?).ok()?);
+            }
+            // A wanted field that is not a string: the parse decides.
+            (Some(_), _) => return None,
+            (None, open) if key == b"properties" => match open {
+                b'{' => {
+                    out.properties = true;
+                    w.skip_value(DEPTH)?;
+                }
+                b'n' => w.skip_value(DEPTH)?,
+                // Neither an object nor null: the parse rejects the line.
+                _ => return None,
+            },
+            (None, _) => w.skip_value(DEPTH)?,
+        }
+        match w.next()? {
+            b',' => continue,
+            b'}' => return w.at_end().then_some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// Whether `line` holds a byte below 0x20: a branch-free test per 64 bytes, which the
+/// compiler turns into vector instructions.
+fn has_control(line: &[u8]) -> bool {
+    line.chunks(64)
+        .any(|c| c.iter().fold(0u8, |acc, &b| acc | u8::from(b < 0x20)) != 0)
+}
+
+impl<'a> Walk<'a> {
+    /// The next byte that is not whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.line.get(self.at) {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next()? == want).then_some(())
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// The rest of a string whose opening quote is consumed, when it holds no escape.
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        let rest = self.line.get(self.at..)?;
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at += end + 1;
+        rest.get(..end)
+    }
+
+    /// Past the rest of a string whose opening quote is consumed, escapes checked.
+    fn skip_string(&mut self) -> Option<()> {
+        loop {
+            let rest = self.line.get(self.at..)?;
+            let i = memchr::memchr2(b'"', b'\\', rest)?;
+            self.at += i + 1;
+            if rest.get(i) == Some(&b'"') {
+                return Some(());
+            }
+            match self.line.get(self.at)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                b'u' => {
+                    let hex = self.line.get(self.at + 1..self.at + 5)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    self.at += 5;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Past one value, its grammar checked: a string, an object or array (at most `depth`
+    /// deep, as the parse allows), a literal or a number.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match self.next()? {
+            b'"' => self.skip_string(),
+            b'{' => {
+                let depth = depth.checked_sub(1)?;
+                if self.peek()? == b'}' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.expect(b'"')?;
+                    self.skip_string()?;
+                    self.expect(b':')?;
+                    self.skip_value(depth)?;
+                    match self.next()? {
+                        b',' => {}
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                let depth = depth.checked_sub(1)?;
+                if self.peek()? == b']' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth)?;
+                    match self.next()? {
+                        b',' => {}
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"rue"),
+            b'f' => self.literal(b"alse"),
+            b'n' => self.literal(b"ull"),
+            b'-' => self.number(),
+            b'0'..=b'9' => {
+                self.at -= 1;
+                self.number()
+            }
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, rest: &[u8]) -> Option<()> {
+        let got = self.line.get(self.at..self.at + rest.len())?;
+        self.at += rest.len();
+        (got == rest).then_some(())
+    }
+
+    /// A number's digits (its sign consumed): `int [frac] [exp]`, as JSON spells it.
+    fn number(&mut self) -> Option<()> {
+        match self.line.get(self.at)? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.line.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            self.some_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.line.get(self.at) {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.line.get(self.at) {
+                self.at += 1;
+            }
+            self.some_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.line.get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_top_level_fields_only() {
+        let line = br#"{"time":"2026-01-01T00:00:00.1234567Z","resourceId":"/tenants/t1/x","category":"AuditLogs","tenantId":"t1","durationMs":0,"Level":4,"ok":true,"n":null,"properties":{"tenantId":"inner","time":"2000-01-01T00:00:00Z","targetResources":[{"displayName":"a \"quoted\" ] }"}],"x":[1,-2.5e3,[]]}}"#;
+        let s = sniff(line).unwrap();
+        assert_eq!(s.time, Some("2026-01-01T00:00:00.1234567Z"));
+        assert_eq!(s.tenant_id, Some("t1"));
+        assert_eq!(s.resource_id, Some("/tenants/t1/x"));
+        assert!(s.properties);
+        let export = br#" { "TenantId" : "ws" , "TimeGenerated":"2026-01-01T00:00:00Z" } "#;
+        let s = sniff(export).unwrap();
+        assert_eq!(
+            (s.table_tenant, s.time_generated, s.properties),
+            (Some("ws"), Some("2026-01-01T00:00:00Z"), false)
+        );
+        assert_eq!(sniff(b"{}"), Some(Sniffed::default()));
+    }
+
+    #[test]
+    fn leaves_to_the_parse_what_it_cannot_read_exactly() {
+        for line in [
+            &br#"{"time":"2026\u002d01"}"#[..],
+            br#"{"ti\u006de":"x"}"#,
+            br#"{"time":"a","time":"b"}"#,
+            br#"{"time":1}"#,
+            br#"{"a":1} x"#,
+            br#"{"a":[1,2}"#,
+            br#"{"a":"b"#,
+            br#"{"a":tru}"#,
+            br#"{"a":}"#,
+            b"{\"a\":\"\xff\"}",
+            br#"not json"#,
+            br#"{"a":1,}"#,
+            br#"{"properties":"x"}"#,
+        ] {
+            assert_eq!(sniff(line), None, "{}", String::from_utf8_lossy(line));
+        }
+    }
+}
