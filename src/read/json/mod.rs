@@ -29,7 +29,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use self::prefilter::Prefilter;
+use self::prefilter::{Kind, Prefilter};
 use super::raw::{Gathered, Raw, Row};
 use super::scope::Scope;
 use crate::error::{Error, Result};
@@ -175,13 +175,14 @@ impl<'a> Scanner<'a> {
             if line.is_empty() {
                 continue;
             }
-            let read = if self.m.prefilter.keeps(line) {
+            let kind = Kind::of(line);
+            let read = if self.m.prefilter.keeps(line, kind) {
                 serde_json::from_slice::<Value>(line)
                     .ok()
                     .filter(Value::is_object)
                     .map(|v| self.record(&v))
             } else {
-                self.dropped(line)
+                self.dropped(line, kind)
             };
             if read.is_some() {
                 continue;
@@ -200,8 +201,8 @@ impl<'a> Scanner<'a> {
 
     /// A line the prefilter dropped, counted by its time and tenant (`None`: the line is not
     /// a JSON object).
-    fn dropped(&mut self, line: &[u8]) -> Option<()> {
-        let c = walked(line).or_else(|| parsed(line))?;
+    fn dropped(&mut self, line: &[u8], kind: Kind) -> Option<()> {
+        let c = walked(line, kind).or_else(|| parsed(line))?;
         self.count(c.tenant.as_deref(), c.time);
         self.quality.records_without_fields += u64::from(c.empty);
         Some(())
@@ -272,8 +273,8 @@ struct Counted<'a> {
 }
 
 /// A dropped line read by the walk (`sniff`), where it can read it exactly.
-fn walked(line: &[u8]) -> Option<Counted<'_>> {
-    let s = sniff::sniff(line)?;
+fn walked(line: &[u8], kind: Kind) -> Option<Counted<'_>> {
+    let s = sniff::sniff(line, kind)?;
     let time = |t: Option<&str>| t.and_then(|t| parse_instant(t).ok());
     if s.properties {
         // Only the envelope's fields are read; where they are missing, `properties` is.
@@ -656,7 +657,7 @@ mod tests {
         let export = r#"{"TenantId":"ws","AADTenantId":"t2","TimeGenerated":"2026-03-01T09:00:00.5Z","Id":"x","OperationName":"Update user","TargetResources":[{"displayName":"a \"b\" ]"}],"DurationMs":0,"Ok":true,"N":null}"#;
         let lines: Vec<&str> = HOUR.lines().chain([INVITE.trim_end(), export]).collect();
         for line in &lines {
-            let walked = walked(line.as_bytes());
+            let walked = walked(line.as_bytes(), Kind::of(line.as_bytes()));
             assert!(walked.is_some(), "the walk reads a real record: {line}");
             assert_eq!(walked, parsed(line.as_bytes()), "{line}");
         }
@@ -675,7 +676,7 @@ mod tests {
                     _ => b.truncate(at),
                 }
             }
-            match (walked(&b), parsed(&b)) {
+            match (walked(&b, Kind::of(&b)), parsed(&b)) {
                 (Some(w), Some(p)) => {
                     assert_eq!(w, p, "{}", String::from_utf8_lossy(&b));
                     agreed += 1;

@@ -9,6 +9,8 @@
 //! values it skips have their grammar checked (objects, arrays, strings and their escapes,
 //! literals, numbers), so a line it reads is one the parse reads too.
 
+use super::prefilter::Kind;
+
 /// The top-level fields of a dropped line that the counts read.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Sniffed<'a> {
@@ -31,18 +33,16 @@ struct Walk<'a> {
 }
 
 /// The fields of `line`, or `None`: parse it in full.
-pub(super) fn sniff(line: &[u8]) -> Option<Sniffed<'_>> {
-    if !line.is_ascii() {
-        std::str::from_utf8(line).ok()?;
-    }
+pub(super) fn sniff(line: &[u8], kind: Kind) -> Option<Sniffed<'_>> {
     // A control character is whitespace between tokens, or an error inside a string: the
     // parse tells which.
-    if has_control(line) {
+    if !kind.printable && (!kind.utf8 || line.iter().any(|&b| b < 0x20)) {
         return None;
     }
     let mut w = Walk { line, at: 0 };
     let mut out = Sniffed::default();
-    let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
+    // The parse rejects a field it reads given twice (and ignores other repeated keys).
+    let mut seen = 0u8;
     w.expect(b'{')?;
     if w.peek()? == b'}' {
         w.at += 1;
@@ -51,19 +51,20 @@ pub(super) fn sniff(line: &[u8]) -> Option<Sniffed<'_>> {
     loop {
         w.expect(b'"')?;
         let key = w.plain_string()?;
-        if seen.contains(&key) {
+        let (bit, slot) = match key {
+            b"time" => (1, Some(&mut out.time)),
+            b"TimeGenerated" => (2, Some(&mut out.time_generated)),
+            b"tenantId" => (4, Some(&mut out.tenant_id)),
+            b"TenantId" => (8, Some(&mut out.table_tenant)),
+            b"resourceId" => (16, Some(&mut out.resource_id)),
+            b"properties" => (32, None),
+            _ => (0, None),
+        };
+        if seen & bit != 0 {
             return None;
         }
-        seen.push(key);
+        seen |= bit;
         w.expect(b':')?;
-        let slot = match key {
-            b"time" => Some(&mut out.time),
-            b"TimeGenerated" => Some(&mut out.time_generated),
-            b"tenantId" => Some(&mut out.tenant_id),
-            b"TenantId" => Some(&mut out.table_tenant),
-            b"resourceId" => Some(&mut out.resource_id),
-            _ => None,
-        };
         match (slot, w.peek()?) {
             (Some(slot), b'"') => {
                 w.at += 1;
@@ -89,13 +90,6 @@ pub(super) fn sniff(line: &[u8]) -> Option<Sniffed<'_>> {
             _ => return None,
         }
     }
-}
-
-/// Whether `line` holds a byte below 0x20: a branch-free test per 64 bytes, which the
-/// compiler turns into vector instructions.
-fn has_control(line: &[u8]) -> bool {
-    line.chunks(64)
-        .any(|c| c.iter().fold(0u8, |acc, &b| acc | u8::from(b < 0x20)) != 0)
 }
 
 impl<'a> Walk<'a> {
@@ -256,18 +250,18 @@ mod tests {
     #[test]
     fn reads_the_top_level_fields_only() {
         let line = br#"{"time":"2026-01-01T00:00:00.1234567Z","resourceId":"/tenants/t1/x","category":"AuditLogs","tenantId":"t1","durationMs":0,"Level":4,"ok":true,"n":null,"properties":{"tenantId":"inner","time":"2000-01-01T00:00:00Z","targetResources":[{"displayName":"a \"quoted\" ] }"}],"x":[1,-2.5e3,[]]}}"#;
-        let s = sniff(line).unwrap();
+        let s = sniff(line, Kind::of(line)).unwrap();
         assert_eq!(s.time, Some("2026-01-01T00:00:00.1234567Z"));
         assert_eq!(s.tenant_id, Some("t1"));
         assert_eq!(s.resource_id, Some("/tenants/t1/x"));
         assert!(s.properties);
         let export = br#" { "TenantId" : "ws" , "TimeGenerated":"2026-01-01T00:00:00Z" } "#;
-        let s = sniff(export).unwrap();
+        let s = sniff(export, Kind::of(export)).unwrap();
         assert_eq!(
             (s.table_tenant, s.time_generated, s.properties),
             (Some("ws"), Some("2026-01-01T00:00:00Z"), false)
         );
-        assert_eq!(sniff(b"{}"), Some(Sniffed::default()));
+        assert_eq!(sniff(b"{}", Kind::of(b"{}")), Some(Sniffed::default()));
     }
 
     #[test]
@@ -286,8 +280,15 @@ mod tests {
             br#"not json"#,
             br#"{"a":1,}"#,
             br#"{"properties":"x"}"#,
+            b"{\"a\":\"x\ty\"}",
+            br#"{"properties":{},"properties":{}}"#,
         ] {
-            assert_eq!(sniff(line), None, "{}", String::from_utf8_lossy(line));
+            assert_eq!(
+                sniff(line, Kind::of(line)),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 }
