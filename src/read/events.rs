@@ -7,7 +7,7 @@
 
 use polars::prelude::*;
 
-use super::raw::Raw;
+use super::raw::{Gathered, Raw};
 use super::scope::Scope;
 use crate::error::{Error, Result};
 use crate::rule::columns::{empty_events, ev, input};
@@ -97,31 +97,19 @@ const OBJECT: &str = "_object";
 /// order), extracted in one pass over all of them: per object, the fixed cost of an
 /// expression plan would outweigh its few dozen rows.
 pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame>> {
-    // Most objects of an hourly archive hold no candidate: only the others are stacked.
-    let mut all: Option<DataFrame> = None;
-    for (i, r) in raws
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.frame.height() > 0)
-    {
-        let mut tagged = r.frame.clone();
-        tagged.with_column(Column::new_scalar(
-            OBJECT.into(),
-            Scalar::from(i as u32),
-            r.frame.height(),
-        ))?;
-        match &mut all {
-            Some(all) => {
-                all.vstack_mut(&tagged)?;
-            }
-            None => all = Some(tagged),
-        }
+    // Every object's candidate rows in one frame (most objects of an hourly archive have
+    // none), each row tagged with its object.
+    let mut rows = Gathered::default();
+    let mut tags: Vec<u32> = Vec::new();
+    for (i, r) in raws.iter().enumerate() {
+        rows.extend_from(&r.candidates);
+        tags.extend(std::iter::repeat_n(i as u32, r.candidates.len()));
     }
-    let Some(mut all) = all else {
+    if tags.is_empty() {
         return Ok(vec![empty_events(); raws.len()]);
-    };
-    // One chunk: each expression below would otherwise run once per object's few rows.
-    all.rechunk_mut_par();
+    }
+    let mut all = rows.frame()?;
+    all.with_column(Column::new(OBJECT.into(), tags))?;
     let cols = Columns::resolve("(candidate rows)", all.schema())?;
     let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
     // Rows keep their order through the filter: each object's events are one run.
@@ -131,7 +119,11 @@ pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame
     let mut start = 0;
     for i in 0..raws.len() as u32 {
         let len = tags.iter().skip(start).take_while(|&&t| t == i).count();
-        out.push(events.slice(start as i64, len));
+        // Most objects have no events: the shared empty frame costs them nothing.
+        out.push(match len {
+            0 => empty_events(),
+            _ => events.slice(start as i64, len),
+        });
         start += len;
     }
     if start != tags.len() {

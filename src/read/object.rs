@@ -30,7 +30,7 @@ pub(crate) enum Scan {
     Events(Entry),
     /// Its candidate rows, raw (the late reader): they become events in one pass over all the
     /// late-read objects (`events::extract_raws`).
-    Raw(Raw),
+    Raw(Box<Raw>),
 }
 
 impl Scan {
@@ -56,7 +56,7 @@ pub(crate) fn scan_object(
     let mut declined = None;
     if reader != Reader::Polars {
         match late::scan(&f.meta, f.groups.clone(), |r| f.range(r), scope) {
-            Ok(raw) => return Ok((Scan::Raw(raw), started.elapsed())),
+            Ok(raw) => return Ok((Scan::Raw(Box::new(raw)), started.elapsed())),
             Err(e) if reader == Reader::Late => return Err(Error::corrupt(key, e.to_string())),
             // Declined: polars' reader takes the object.
             Err(e) => declined = Some(e.to_string()),

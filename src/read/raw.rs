@@ -9,8 +9,10 @@ use crate::rule::columns::input;
 /// The candidate rows of one object (all `Category`/`OperationName` matches within the scope),
 /// with the raw columns the event expressions read, plus the per-object stats.
 pub(crate) struct Raw {
-    /// The [`input::READ`] columns, `TimeGenerated` as datetime ns.
-    pub(crate) frame: DataFrame,
+    /// The candidate rows. They stay plain strings until the one extraction pass builds a
+    /// frame of every object's: a frame per object would hold a buffer block per column even
+    /// for a few short rows, and memory would grow with the number of objects.
+    pub(crate) candidates: Gathered,
     pub(crate) rows: u64,
     pub(crate) max_time: Option<i64>,
     pub(crate) tenant_rows: Vec<(String, u64)>,
@@ -34,7 +36,7 @@ pub(crate) struct Row {
 }
 
 /// The candidate rows gathered so far, column by column.
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Gathered {
     pub(crate) tenant: Vec<Option<String>>,
     pub(crate) aad_tenant: Vec<Option<String>>,
@@ -48,6 +50,23 @@ pub(crate) struct Gathered {
 }
 
 impl Gathered {
+    pub(crate) fn len(&self) -> usize {
+        self.tenant.len()
+    }
+
+    /// Appends copies of `other`'s rows.
+    pub(crate) fn extend_from(&mut self, other: &Gathered) {
+        self.tenant.extend_from_slice(&other.tenant);
+        self.aad_tenant.extend_from_slice(&other.aad_tenant);
+        self.id.extend_from_slice(&other.id);
+        self.time.extend_from_slice(&other.time);
+        self.category.extend_from_slice(&other.category);
+        self.operation.extend_from_slice(&other.operation);
+        self.result.extend_from_slice(&other.result);
+        self.targets.extend_from_slice(&other.targets);
+        self.initiated.extend_from_slice(&other.initiated);
+    }
+
     pub(crate) fn push(&mut self, r: Row) {
         self.tenant.push(r.tenant);
         self.aad_tenant.push(r.aad_tenant);
@@ -62,11 +81,6 @@ impl Gathered {
 
     /// The [`input::READ`] columns, as polars' reader would give them.
     pub(crate) fn frame(self) -> PolarsResult<DataFrame> {
-        if self.tenant.is_empty() {
-            // Most objects of an hourly archive hold no candidate, and are kept until the one
-            // extraction pass: a column built from no values still holds a buffer for them.
-            return empty_raw();
-        }
         let s = |name: &str, v: Vec<Option<String>>| Column::new(name.into(), v);
         let time = Column::new(input::TIME_GENERATED.into(), self.time)
             .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))?;
@@ -82,19 +96,4 @@ impl Gathered {
             s(input::AAD_TENANT, self.aad_tenant),
         ])
     }
-}
-
-/// The [`Gathered::frame`] of no rows, with no buffers behind its columns.
-fn empty_raw() -> PolarsResult<DataFrame> {
-    let columns = input::READ
-        .iter()
-        .map(|&name| {
-            let dtype = match name {
-                input::TIME_GENERATED => DataType::Datetime(TimeUnit::Nanoseconds, None),
-                _ => DataType::String,
-            };
-            Column::new_empty(name.into(), &dtype)
-        })
-        .collect();
-    DataFrame::new(0, columns)
 }

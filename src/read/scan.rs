@@ -191,7 +191,10 @@ pub(crate) fn scan_archive(
             };
             fresh.push((i, entry));
         }
-        frames.push((i, events));
+        // Only objects with events are kept: memory stays flat in the number of objects.
+        if events.height() > 0 {
+            frames.push((i, events));
+        }
     }
     fresh.sort_by_key(|(i, _)| *i);
     let fresh = match plan.cache {
@@ -308,7 +311,7 @@ fn read_json(obj: &ArchiveObject, bytes: &[u8], extract: &Scope) -> Outcome {
     let started = std::time::Instant::now();
     let scan = guarded(&obj.key, || json::scan(&obj.key, bytes, extract));
     Outcome {
-        scan: scan.map(|raw| Some(Scan::Raw(raw))),
+        scan: scan.map(|raw| Some(Scan::Raw(Box::new(raw)))),
         cached: false,
         bytes_read: bytes.len() as u64,
         row_groups_pruned: 0,
@@ -384,7 +387,9 @@ impl Fold {
                         if plan.cache.is_some() && !o.cached {
                             self.fresh.push((i, e.clone()));
                         }
-                        self.frames.push((i, e.events));
+                        if e.events.height() > 0 {
+                            self.frames.push((i, e.events));
+                        }
                     }
                     Scan::Raw(r) => {
                         if let Some(q) = r.quality.as_ref().filter(|q| !q.is_clean()) {
@@ -393,7 +398,7 @@ impl Fold {
                                 quality: q.clone(),
                             });
                         }
-                        self.raws.push((i, r));
+                        self.raws.push((i, *r));
                     }
                 }
             }

@@ -64,6 +64,12 @@ pub mod ev {
 /// The event frame with no rows (an archive whose objects hold no guest events): the schema
 /// every object's events are normalised to.
 pub fn empty_events() -> DataFrame {
+    // Built once, then shared: every object without events of a run holds one.
+    static EMPTY: std::sync::OnceLock<DataFrame> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(build_empty_events).clone()
+}
+
+fn build_empty_events() -> DataFrame {
     let s = |n: &str| Column::new_empty(n.into(), &DataType::String);
     let columns = vec![
         s(ev::TENANT),

@@ -87,7 +87,7 @@ pub(crate) fn scan(key: &str, bytes: &[u8], scope: &Scope) -> Result<Raw> {
         s.lines(text);
     }
     let raw = Raw {
-        frame: s.out.frame()?,
+        candidates: s.out,
         rows: s.rows,
         max_time: s.max_time,
         tenant_rows: s.tenant_rows.into_iter().collect(),
@@ -434,7 +434,7 @@ mod tests {
 
     use super::*;
     use crate::read::events::extract_raws;
-    use crate::rule::columns::{ev, input};
+    use crate::rule::columns::ev;
 
     fn flag(df: &DataFrame, c: &str) -> bool {
         df.column(c).unwrap().bool().unwrap().get(0).unwrap()
@@ -500,7 +500,7 @@ mod tests {
     #[test]
     fn a_real_hour_blob_reads_whole_with_no_candidate() {
         let (raw, q) = read(HOUR.as_bytes());
-        assert_eq!((raw.rows, raw.frame.height()), (22, 0));
+        assert_eq!((raw.rows, raw.candidates.len()), (22, 0));
         assert_eq!(
             q,
             Quality {
@@ -621,7 +621,7 @@ mod tests {
                 records_without_fields: 1,
             }
         );
-        assert_eq!((raw.frame.height(), raw.rows), (1, 2));
+        assert_eq!((raw.candidates.len(), raw.rows), (1, 2));
         assert_eq!(read(b"").0.rows, 0);
         assert_eq!(read(b"  \n\n").1, Quality::default());
         for not_json in [&b"PAR1\x00\x00"[..], b"[{\"a\": 1}]", b"hello"] {
@@ -641,14 +641,14 @@ mod tests {
             ..Scope::default()
         };
         let raw = scan("k.json", text.as_bytes(), &scope).unwrap();
-        assert_eq!(raw.frame.height(), 1);
+        assert_eq!(raw.candidates.len(), 1);
         assert_eq!(raw.rows, 2);
         let since = Scope {
             since: Some(parse_instant("2024-01-01").unwrap()),
             ..Scope::default()
         };
         let raw = scan("k.json", text.as_bytes(), &since).unwrap();
-        assert_eq!(strings(&raw.frame, input::ID), [Some("r1".into())]);
+        assert_eq!(raw.candidates.id, [Some("r1".to_string())]);
     }
 
     #[test]

@@ -92,6 +92,35 @@ pub(super) fn sniff(line: &[u8], kind: Kind) -> Option<Sniffed<'_>> {
     }
 }
 
+/// The first quote or backslash of `rest`. A record's strings are mostly short: eight bytes
+/// at a time in a plain register find their end sooner than setting up a vector search, which
+/// takes over past the first 64 bytes.
+fn quote_or_backslash(rest: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit set in the lowest byte of `w` equal to `b` (higher bytes may be wrong).
+    let has = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut i = 0;
+    while let Some(chunk) = rest.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let hit = has(w, b'"') | has(w, b'\\');
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+        if i == 64 {
+            return memchr::memchr2(b'"', b'\\', rest.get(i..)?).map(|j| i + j);
+        }
+    }
+    let tail = rest.get(i..)?;
+    tail.iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|j| i + j)
+}
+
 impl<'a> Walk<'a> {
     /// The next byte that is not whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
@@ -121,7 +150,7 @@ impl<'a> Walk<'a> {
     /// The rest of a string whose opening quote is consumed, when it holds no escape.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         let rest = self.line.get(self.at..)?;
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let end = quote_or_backslash(rest)?;
         if rest.get(end) != Some(&b'"') {
             return None;
         }
@@ -133,7 +162,7 @@ impl<'a> Walk<'a> {
     fn skip_string(&mut self) -> Option<()> {
         loop {
             let rest = self.line.get(self.at..)?;
-            let i = memchr::memchr2(b'"', b'\\', rest)?;
+            let i = quote_or_backslash(rest)?;
             self.at += i + 1;
             if rest.get(i) == Some(&b'"') {
                 return Some(());
@@ -243,9 +272,29 @@ impl<'a> Walk<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_first_quote_or_backslash_at_any_offset() {
+        for len in 0..150 {
+            for at in 0..=len {
+                for mark in [b'"', b'\\'] {
+                    let mut v = vec![b'a'; len];
+                    // Bytes that differ from the marks by one bit, before and after.
+                    v.iter_mut().step_by(3).for_each(|b| *b = b'"' ^ 0x80);
+                    v.iter_mut().step_by(5).for_each(|b| *b = b'\\' ^ 0x01);
+                    if at < len {
+                        v[at] = mark;
+                        v.iter_mut().skip(at + 1).step_by(2).for_each(|b| *b = b'"');
+                    }
+                    let want = v.iter().position(|&b| b == b'"' || b == b'\\');
+                    assert_eq!(quote_or_backslash(&v), want, "{len} {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn reads_the_top_level_fields_only() {

@@ -102,7 +102,7 @@ pub(crate) fn scan(
         s.row_group(rg)?;
     }
     Ok(Raw {
-        frame: s.out.frame().or_else(|e| no(e.to_string()))?,
+        candidates: s.out,
         rows: s.rows,
         max_time: s.max_time,
         tenant_rows: s.tenant_rows.into_iter().collect(),
