@@ -10,7 +10,7 @@ use polars::prelude::*;
 use super::raw::{Gathered, Raw};
 use super::scope::Scope;
 use crate::error::{Error, Result};
-use crate::rule::columns::{empty_events, ev, input};
+use crate::rule::columns::{ev, input};
 use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
 
 /// The rows that are invite or redeem candidates, within the scope.
@@ -94,9 +94,9 @@ pub(super) fn candidate_events(
 const OBJECT: &str = "_object";
 
 /// The events of the late-read objects' candidate rows, one frame per object (in `raws`'
-/// order), extracted in one pass over all of them: per object, the fixed cost of an
-/// expression plan would outweigh its few dozen rows.
-pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame>> {
+/// order; `None`: no events), extracted in one pass over all of them: per object, the fixed
+/// cost of an expression plan would outweigh its few dozen rows.
+pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<Option<DataFrame>>> {
     // Every object's candidate rows in one frame (most objects of an hourly archive have
     // none), each row tagged with its object.
     let mut rows = Gathered::default();
@@ -106,7 +106,7 @@ pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame
         tags.extend(std::iter::repeat_n(i as u32, r.candidates.len()));
     }
     if tags.is_empty() {
-        return Ok(vec![empty_events(); raws.len()]);
+        return Ok(vec![None; raws.len()]);
     }
     let mut all = rows.frame()?;
     all.with_column(Column::new(OBJECT.into(), tags))?;
@@ -119,11 +119,8 @@ pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<DataFrame
     let mut start = 0;
     for i in 0..raws.len() as u32 {
         let len = tags.iter().skip(start).take_while(|&&t| t == i).count();
-        // Most objects have no events: the shared empty frame costs them nothing.
-        out.push(match len {
-            0 => empty_events(),
-            _ => events.slice(start as i64, len),
-        });
+        // Most objects of an hourly archive have none: nothing is held for them.
+        out.push((len > 0).then(|| events.slice(start as i64, len)));
         start += len;
     }
     if start != tags.len() {

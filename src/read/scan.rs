@@ -184,7 +184,7 @@ pub(crate) fn scan_archive(
         let clean = raw.quality.as_ref().is_none_or(|q| q.is_clean());
         if plan.cache.is_some() && clean {
             let entry = Entry {
-                events: events.clone(),
+                events: events.clone().unwrap_or_else(empty_events),
                 rows: raw.rows,
                 max_time: raw.max_time,
                 tenant_rows: raw.tenant_rows,
@@ -192,7 +192,7 @@ pub(crate) fn scan_archive(
             fresh.push((i, entry));
         }
         // Only objects with events are kept: memory stays flat in the number of objects.
-        if events.height() > 0 {
+        if let Some(events) = events {
             frames.push((i, events));
         }
     }

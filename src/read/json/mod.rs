@@ -457,6 +457,7 @@ mod tests {
         extract_raws(&[&raw], &Scope::everything())
             .unwrap()
             .remove(0)
+            .unwrap_or_else(crate::rule::columns::empty_events)
     }
 
     fn strings(df: &DataFrame, c: &str) -> Vec<Option<String>> {
