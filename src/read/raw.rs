@@ -54,6 +54,10 @@ impl Gathered {
         self.tenant.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tenant.is_empty()
+    }
+
     /// Appends copies of `other`'s rows.
     pub(crate) fn extend_from(&mut self, other: &Gathered) {
         self.tenant.extend_from_slice(&other.tenant);

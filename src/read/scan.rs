@@ -398,7 +398,11 @@ impl Fold {
                                 quality: q.clone(),
                             });
                         }
-                        self.raws.push((i, *r));
+                        // Without a cache, an object with no candidate has nothing more to
+                        // give: its statistics are folded above.
+                        if !r.candidates.is_empty() || plan.cache.is_some() {
+                            self.raws.push((i, *r));
+                        }
                     }
                 }
             }
