@@ -90,41 +90,42 @@ pub(super) fn candidate_events(
         .map(|r| r.unwrap_single())
 }
 
-/// Column carrying each candidate row's object through [`extract_raws`].
-const OBJECT: &str = "_object";
+/// Column carrying each event's object (its index in the listing) from [`extract_raws`] to
+/// the combine, which puts the events back in key order by it.
+pub(super) const OBJECT: &str = "_object";
 
-/// The events of the late-read objects' candidate rows, one frame per object (in `raws`'
-/// order; `None`: no events), extracted in one pass over all of them: per object, the fixed
-/// cost of an expression plan would outweigh its few dozen rows.
-pub(super) fn extract_raws(raws: &[&Raw], scope: &Scope) -> Result<Vec<Option<DataFrame>>> {
-    // Every object's candidate rows in one frame (most objects of an hourly archive have
-    // none), each row tagged with its object.
+/// The events of the late-read objects' candidate rows (`raws`: each object's index and
+/// rows), extracted in one pass over all of them: per object, the fixed cost of an expression
+/// plan would outweigh its few dozen rows. One frame, each row tagged with its object in
+/// [`OBJECT`] (in `raws`' order); `None`: no events at all.
+pub(super) fn extract_raws(raws: &[(u32, &Raw)], scope: &Scope) -> Result<Option<DataFrame>> {
     let mut rows = Gathered::default();
     let mut tags: Vec<u32> = Vec::new();
-    for (i, r) in raws.iter().enumerate() {
+    for (i, r) in raws {
         rows.extend_from(&r.candidates);
-        tags.extend(std::iter::repeat_n(i as u32, r.candidates.len()));
+        tags.extend(std::iter::repeat_n(*i, r.candidates.len()));
     }
     if tags.is_empty() {
-        return Ok(vec![None; raws.len()]);
+        return Ok(None);
     }
     let mut all = rows.frame()?;
     all.with_column(Column::new(OBJECT.into(), tags))?;
     let cols = Columns::resolve("(candidate rows)", all.schema())?;
     let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
-    // Rows keep their order through the filter: each object's events are one run.
+    Ok((events.height() > 0).then_some(events))
+}
+
+/// [`extract_raws`]' events cut per object (rows keep their order through the extraction:
+/// each object's events are one run), [`OBJECT`] dropped.
+pub(super) fn by_object(events: &DataFrame) -> Result<Vec<(u32, DataFrame)>> {
     let tags: Vec<u32> = events.column(OBJECT)?.u32()?.into_no_null_iter().collect();
     let events = events.drop(OBJECT)?;
-    let mut out = Vec::with_capacity(raws.len());
+    let mut out = Vec::new();
     let mut start = 0;
-    for i in 0..raws.len() as u32 {
-        let len = tags.iter().skip(start).take_while(|&&t| t == i).count();
-        // Most objects of an hourly archive have none: nothing is held for them.
-        out.push((len > 0).then(|| events.slice(start as i64, len)));
+    while let Some(&tag) = tags.get(start) {
+        let len = tags.iter().skip(start).take_while(|&&t| t == tag).count();
+        out.push((tag, events.slice(start as i64, len)));
         start += len;
-    }
-    if start != tags.len() {
-        return Err(Error::Internal("candidate rows out of object order".into()));
     }
     Ok(out)
 }

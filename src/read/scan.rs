@@ -13,7 +13,7 @@ use polars::prelude::*;
 use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::cache::{Cache, Entry, Loaded};
-use super::events::{dedup, extract_raws};
+use super::events::{by_object, dedup, extract_raws, OBJECT};
 use super::json::{self, Quality as JsonQuality};
 use super::object::{scan_object, Reader, Scan};
 use super::pruned::{self, Pruned};
@@ -161,40 +161,12 @@ pub(crate) fn scan_archive(
     }
     fold.m.pruned.sort_by(|a, b| a.key.cmp(&b.key));
     plan.progress.finish();
-    let (mut frames, raws, mut fresh) = (fold.frames, fold.raws, fold.fresh);
+    let (frames, raws, mut fresh) = (fold.frames, fold.raws, fold.fresh);
     // The late-read objects' candidate rows become events in one pass over all of them.
     let extracting = std::time::Instant::now();
-    let raw_refs: Vec<&Raw> = raws.iter().map(|(_, r)| r).collect();
-    let extracted = match guarded("(the late-read objects)", || {
-        extract_raws(&raw_refs, &extract)
-    }) {
-        Ok(all) => all,
-        // Rows the late reader checked should not fail here; if they do, the object whose rows
-        // fail is named (after the fold, so it cannot be skipped).
-        Err(e) => {
-            for (i, r) in &raws {
-                guarded(&todo[*i].key, || extract_raws(&[r], &extract))?;
-            }
-            return Err(e);
-        }
-    };
-    for ((i, raw), events) in raws.into_iter().zip(extracted) {
-        // An object with lines that could not be read is read again by every run, which
-        // reports them again (a growing blob's last line is complete by then).
-        let clean = raw.quality.as_ref().is_none_or(|q| q.is_clean());
-        if plan.cache.is_some() && clean {
-            let entry = Entry {
-                events: events.clone().unwrap_or_else(empty_events),
-                rows: raw.rows,
-                max_time: raw.max_time,
-                tenant_rows: raw.tenant_rows,
-            };
-            fresh.push((i, entry));
-        }
-        // Only objects with events are kept: memory stays flat in the number of objects.
-        if let Some(events) = events {
-            frames.push((i, events));
-        }
+    let late = extract_late(todo.as_slice(), &raws, &extract)?;
+    if plan.cache.is_some() {
+        fresh.extend(late_entries(raws, late.as_ref())?);
     }
     fresh.sort_by_key(|(i, _)| *i);
     let fresh = match plan.cache {
@@ -205,7 +177,7 @@ pub(crate) fn scan_archive(
         None => Vec::new(),
     };
     let extract_time = extracting.elapsed();
-    let events = combine(frames, plan.cache.is_some().then_some(plan.scope))?;
+    let events = combine(frames, late, plan.cache.is_some().then_some(plan.scope))?;
     Ok(Extracted {
         duplicates_dropped: events.1,
         unparseable_json: events
@@ -424,21 +396,83 @@ impl Fold {
     }
 }
 
+/// The late-read objects' events in one frame tagged with their objects ([`extract_raws`]).
+/// Rows the late reader checked should not fail here; if they do, the object whose rows fail is
+/// named (after the fold, so it cannot be skipped).
+fn extract_late(
+    todo: &[&ArchiveObject],
+    raws: &[(usize, Raw)],
+    extract: &Scope,
+) -> Result<Option<DataFrame>> {
+    let tag = |i: usize| u32::try_from(i).map_err(|_| Error::Internal("over 2^32 objects".into()));
+    let tagged = raws
+        .iter()
+        .map(|(i, r)| Ok((tag(*i)?, r)))
+        .collect::<Result<Vec<_>>>()?;
+    guarded("(the late-read objects)", || extract_raws(&tagged, extract)).or_else(|e| {
+        for (i, r) in &tagged {
+            guarded(&todo[*i as usize].key, || extract_raws(&[(*i, r)], extract))?;
+        }
+        Err(e)
+    })
+}
+
+/// Cache entries of the late-read objects: each one's events and statistics. An object with
+/// lines that could not be read gets none: every run reads and reports it again (a growing
+/// blob's last line is complete by then).
+fn late_entries(raws: Vec<(usize, Raw)>, late: Option<&DataFrame>) -> Result<Vec<(usize, Entry)>> {
+    let mut events: BTreeMap<usize, DataFrame> = match late {
+        Some(l) => by_object(l)?
+            .into_iter()
+            .map(|(i, e)| (i as usize, e))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    Ok(raws
+        .into_iter()
+        .filter(|(_, raw)| raw.quality.as_ref().is_none_or(|q| q.is_clean()))
+        .map(|(i, raw)| {
+            let entry = Entry {
+                events: events.remove(&i).unwrap_or_else(empty_events),
+                rows: raw.rows,
+                max_time: raw.max_time,
+                tenant_rows: raw.tenant_rows,
+            };
+            (i, entry)
+        })
+        .collect())
+}
+
 /// The objects' events in key order (dedup keeps the first of equal deliveries), cut to
 /// `scope` when they were read whole, deduplicated; and how many duplicates were dropped.
-fn combine(mut frames: Vec<(usize, DataFrame)>, scope: Option<&Scope>) -> Result<(DataFrame, u64)> {
-    frames.sort_by_key(|(i, _)| *i);
+/// `late` holds the late-read objects' events, tagged with their objects; `frames` the others'.
+fn combine(
+    frames: Vec<(usize, DataFrame)>,
+    late: Option<DataFrame>,
+    scope: Option<&Scope>,
+) -> Result<(DataFrame, u64)> {
     // Objects without events add nothing but a branch to the plan: an archive of hourly blobs
     // has tens of thousands.
-    let frames: Vec<LazyFrame> = frames
+    let mut parts: Vec<LazyFrame> = frames
         .into_iter()
         .filter(|(_, f)| f.height() > 0)
-        .map(|(_, f)| f.lazy())
+        .map(|(i, f)| {
+            f.lazy()
+                .with_column(lit(i as u32).cast(DataType::UInt32).alias(OBJECT))
+        })
         .collect();
-    let all = if frames.is_empty() {
+    parts.extend(late.map(DataFrame::lazy));
+    let all = if parts.is_empty() {
         empty_events()
     } else {
-        concat(frames, UnionArgs::default())?.collect()?
+        // Back in key order, each object's rows in theirs.
+        concat(parts, UnionArgs::default())?
+            .sort_by_exprs(
+                [col(OBJECT)],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .drop(cols([OBJECT]))
+            .collect()?
     };
     let all = match scope {
         Some(scope) => scope.cut(all)?,

@@ -454,10 +454,10 @@ mod tests {
     /// The events of one object's candidates, as every reader's rows become.
     fn events(bytes: &[u8]) -> DataFrame {
         let (raw, _) = read(bytes);
-        extract_raws(&[&raw], &Scope::everything())
-            .unwrap()
-            .remove(0)
-            .unwrap_or_else(crate::rule::columns::empty_events)
+        match extract_raws(&[(0, &raw)], &Scope::everything()).unwrap() {
+            Some(e) => e.drop(crate::read::events::OBJECT).unwrap(),
+            None => crate::rule::columns::empty_events(),
+        }
     }
 
     fn strings(df: &DataFrame, c: &str) -> Vec<Option<String>> {
