@@ -150,6 +150,40 @@ pub(super) fn compact(df: DataFrame) -> Result<DataFrame> {
     Ok(DataFrame::new(df.height(), columns)?)
 }
 
+/// An event whose input names no Entra tenant (`""`) takes its `TenantId`'s when the events
+/// name exactly one for it: an export without the `AADTenantId` column beside one with it must
+/// pair and deduplicate as one tenant. Where a workspace holds several Entra tenants such an
+/// event keeps `""` (which one it belongs to is unknown). Row order is kept.
+pub(super) fn infer_entra(events: LazyFrame) -> LazyFrame {
+    const ROW: &str = "_row";
+    const COUNT: &str = "_entra_tenants";
+    const ONLY: &str = "_only_entra";
+    let aad = || col(ev::AAD_TENANT);
+    let only = events
+        .clone()
+        .filter(aad().neq(lit("")))
+        .group_by([col(ev::TENANT)])
+        .agg([aad().n_unique().alias(COUNT), aad().first().alias(ONLY)])
+        .filter(col(COUNT).eq(lit(1)))
+        .select([col(ev::TENANT), col(ONLY)]);
+    events
+        .with_row_index(ROW, None)
+        .join(
+            only,
+            [col(ev::TENANT)],
+            [col(ev::TENANT)],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort([ROW], SortMultipleOptions::default())
+        .with_column(
+            when(aad().eq(lit("")).and(col(ONLY).is_not_null()))
+                .then(col(ONLY))
+                .otherwise(aad())
+                .alias(ev::AAD_TENANT),
+        )
+        .drop(cols([ROW, ONLY]))
+}
+
 /// Deliveries repeat in archives: one event per (TenantId, AADTenantId, Id), the earliest
 /// delivery kept. Events without an `Id` cannot be matched to a twin and are all kept.
 pub(super) fn dedup(events: LazyFrame) -> Result<LazyFrame> {

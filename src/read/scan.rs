@@ -13,7 +13,7 @@ use polars::prelude::*;
 use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::cache::{Cache, Entry, Loaded};
-use super::events::{by_object, dedup, extract_raws, OBJECT};
+use super::events::{by_object, dedup, extract_raws, infer_entra, OBJECT};
 use super::json::{self, Quality as JsonQuality};
 use super::object::{scan_object, Reader, Scan};
 use super::pruned::{self, Pruned};
@@ -478,6 +478,7 @@ fn combine(
         Some(scope) => scope.cut(all)?,
         None => all,
     };
+    let all = infer_entra(all.lazy()).collect()?;
     let before = all.height() as u64;
     let events = dedup(all.lazy())?.collect()?;
     let dropped = before - events.height() as u64;

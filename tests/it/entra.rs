@@ -198,3 +198,48 @@ fn data_export_records_pair_per_entra_tenant_too() {
         assert_eq!(finding_ids(&out), want);
     }
 }
+
+/// `old` (no `AADTenantId` column) and `new` (with it) as two objects of one archive, run at T0.
+fn two_exports(old: &[Audit], new: &[Audit]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    write_parquet(&frame(old), &archive.join("y=2026/m=02/old.parquet"));
+    write_parquet(&frame(new), &archive.join("y=2026/m=03/new.parquet"));
+    let out = dir.path().join("out");
+    unredeemed::run(&job(&archive, &out, &Opts::default())).unwrap();
+    (dir, out)
+}
+
+#[test]
+fn an_export_without_the_column_joins_its_workspace_single_entra_tenant() {
+    // The invite is in an export from before the column; its redeem, and a second delivery
+    // of the invite, in one with it.
+    let old = invite(WS, "old", &at("-7d"), G, ADMIN);
+    let later = in_entra(
+        E1,
+        vec![old.clone(), redeem_text_in_upn(WS, "r", &at("-6d"), G)],
+    );
+    let (_d, out) = two_exports(std::slice::from_ref(&old), &later);
+    assert_eq!(finding_ids(&out), Vec::<String>::new());
+    let s = summary(&out);
+    assert_eq!(s["duplicates_dropped"], 1, "{s}");
+    assert_eq!(s["tenants"][WS]["entra_tenants"], serde_json::json!([E1]));
+    // Two Entra tenants known in the workspace: which one the old invite belongs to is
+    // unknown, so it stays apart (its own key, `AADTenantId` null) and is not cleared.
+    let both = [
+        later.clone(),
+        in_entra(E2, vec![invite(WS, "x", &at("-9d"), G, ADMIN)]),
+    ]
+    .concat();
+    let (_e, out) = two_exports(&[old], &both);
+    let f = read_parquet(&out.join(format!("tenant={WS}/findings.parquet")));
+    assert_eq!(col_str(&f, "Id"), ["old", "x"]);
+    let aad: Vec<Option<&str>> = f
+        .column("AADTenantId")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(aad, [None, Some(E2)]);
+}
