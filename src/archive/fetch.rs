@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{GetOptions, GetRange, ObjectStore};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore};
 use polars_parquet::parquet::metadata::FileMetadata;
 
 use super::location::ArchiveObject;
@@ -134,7 +134,19 @@ async fn get_matching(
         if_match: obj.e_tag.clone(),
         ..Default::default()
     };
-    let got = async { store.get_opts(&obj.location, options).await?.bytes().await };
+    let got = async {
+        let got = store.get_opts(&obj.location, options).await?;
+        match got.payload {
+            GetResultPayload::File(file, _) if r.end - r.start >= MAP_AT_LEAST => {
+                let range = got.range.clone();
+                tokio::task::spawn_blocking(move || local(&file, range))
+                    .await
+                    .map_err(|e| local_error(e.into()))?
+                    .map_err(local_error)
+            }
+            _ => got.bytes().await,
+        }
+    };
     let b = got.await.map_err(|e| match e {
         object_store::Error::Precondition { .. } => Error::ObjectUnreadable {
             object: obj.key.clone(),
@@ -153,6 +165,50 @@ async fn get_matching(
         });
     }
     Ok(b)
+}
+
+/// Local ranges from this size on are mapped rather than copied: a JSON blob is read whole,
+/// and copying it from the page cache was a tenth of a scan's CPU.
+const MAP_AT_LEAST: u64 = 64 * 1024;
+
+/// `r` of a local file, mapped into memory (read when the file system cannot map it).
+/// A file truncated while it is mapped ends the process (SIGBUS), as with any tool that maps
+/// its input (polars does for local files): README says an archive being rewritten in place
+/// is not to be read.
+#[allow(unsafe_code)]
+fn local(file: &std::fs::File, r: Range<u64>) -> std::io::Result<Bytes> {
+    let len = usize::try_from(r.end - r.start).map_err(std::io::Error::other)?;
+    // SAFETY: the map is read-only and private to this process; see above for truncation.
+    let mapped = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(r.start)
+            .len(len)
+            .populate()
+            .map(file)
+    };
+    match mapped {
+        // Cut since it was opened: reading the map past the end would end the process.
+        Ok(_) if file.metadata()?.len() < r.end => Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the file shrank while it was read",
+        )),
+        Ok(m) => Ok(Bytes::from_owner(m)),
+        Err(_) => {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut buf = vec![0; len];
+            let mut f = file;
+            f.seek(SeekFrom::Start(r.start))?;
+            f.read_exact(&mut buf)?;
+            Ok(buf.into())
+        }
+    }
+}
+
+fn local_error(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    }
 }
 
 /// Fetches every range of `ranges` (sorted by start), merging close ones, each request under

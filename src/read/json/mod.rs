@@ -21,6 +21,7 @@
 //! | `AADTenantId`   | the same as `TenantId` (a record has no workspace)        | `AADTenantId`   |
 //! | targets, initiator | `properties.targetResources`, `properties.initiatedBy` | `TargetResources`, `InitiatedBy` |
 
+mod marks;
 mod prefilter;
 mod sniff;
 
@@ -29,7 +30,8 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use self::prefilter::{Kind, Prefilter};
+use self::marks::Marks;
+use self::prefilter::Prefilter;
 use super::raw::{Gathered, Raw, Row};
 use super::scope::Scope;
 use crate::error::{Error, Result};
@@ -137,6 +139,8 @@ struct Scanner<'a> {
     rows: u64,
     max_time: Option<i64>,
     tenant_rows: BTreeMap<String, u64>,
+    /// The marks of the line being read.
+    marks: Marks,
 }
 
 impl Quality {
@@ -156,6 +160,7 @@ impl<'a> Scanner<'a> {
             rows: 0,
             max_time: None,
             tenant_rows: BTreeMap::new(),
+            marks: Marks::default(),
         })
     }
 
@@ -175,14 +180,14 @@ impl<'a> Scanner<'a> {
             if line.is_empty() {
                 continue;
             }
-            let kind = Kind::of(line);
+            let kind = self.marks.mark(line);
             let read = if self.m.prefilter.keeps(line, kind) {
                 serde_json::from_slice::<Value>(line)
                     .ok()
                     .filter(Value::is_object)
                     .map(|v| self.record(&v))
             } else {
-                self.dropped(line, kind)
+                self.dropped(line)
             };
             if read.is_some() {
                 continue;
@@ -201,8 +206,8 @@ impl<'a> Scanner<'a> {
 
     /// A line the prefilter dropped, counted by its time and tenant (`None`: the line is not
     /// a JSON object).
-    fn dropped(&mut self, line: &[u8], kind: Kind) -> Option<()> {
-        let c = walked(line, kind).or_else(|| parsed(line))?;
+    fn dropped(&mut self, line: &[u8]) -> Option<()> {
+        let c = walked(line, &self.marks).or_else(|| parsed(line))?;
         self.count(c.tenant.as_deref(), c.time);
         self.quality.records_without_fields += u64::from(c.empty);
         Some(())
@@ -273,8 +278,8 @@ struct Counted<'a> {
 }
 
 /// A dropped line read by the walk (`sniff`), where it can read it exactly.
-fn walked(line: &[u8], kind: Kind) -> Option<Counted<'_>> {
-    let s = sniff::sniff(line, kind)?;
+fn walked<'a>(line: &'a [u8], marks: &Marks) -> Option<Counted<'a>> {
+    let s = sniff::sniff(line, marks)?;
     let time = |t: Option<&str>| t.and_then(|t| parse_instant(t).ok());
     if s.properties {
         // Only the envelope's fields are read; where they are missing, `properties` is.
@@ -652,13 +657,19 @@ mod tests {
         assert_eq!(raw.candidates.id, [Some("r1".to_string())]);
     }
 
+    fn marked_walk(line: &[u8]) -> Option<Counted<'_>> {
+        let mut m = Marks::default();
+        m.mark(line);
+        walked(line, &m)
+    }
+
     #[test]
     fn the_walk_counts_a_dropped_line_as_the_parse_does() {
         use rand::{Rng, SeedableRng};
         let export = r#"{"TenantId":"ws","AADTenantId":"t2","TimeGenerated":"2026-03-01T09:00:00.5Z","Id":"x","OperationName":"Update user","TargetResources":[{"displayName":"a \"b\" ]"}],"DurationMs":0,"Ok":true,"N":null}"#;
         let lines: Vec<&str> = HOUR.lines().chain([INVITE.trim_end(), export]).collect();
         for line in &lines {
-            let walked = walked(line.as_bytes(), Kind::of(line.as_bytes()));
+            let walked = marked_walk(line.as_bytes());
             assert!(walked.is_some(), "the walk reads a real record: {line}");
             assert_eq!(walked, parsed(line.as_bytes()), "{line}");
         }
@@ -677,7 +688,7 @@ mod tests {
                     _ => b.truncate(at),
                 }
             }
-            match (walked(&b, Kind::of(&b)), parsed(&b)) {
+            match (marked_walk(&b), parsed(&b)) {
                 (Some(w), Some(p)) => {
                     assert_eq!(w, p, "{}", String::from_utf8_lossy(&b));
                     agreed += 1;

@@ -20,32 +20,11 @@
 
 use memchr::memmem::Finder;
 
+use super::marks::Kind;
 use crate::rule::{INVITE_OP, REDEEM_OP};
 
 /// What both names share, and where it sits in each.
 const COMMON: &[u8] = b"external user";
-
-/// What one pass over a line's bytes says, for the prefilter and the walk alike.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Kind {
-    /// Every byte is printable ASCII (no control character, nothing beyond 0x7F).
-    pub(crate) printable: bool,
-    /// The line is UTF-8.
-    pub(crate) utf8: bool,
-}
-
-impl Kind {
-    pub(crate) fn of(line: &[u8]) -> Self {
-        // Branch-free per 64 bytes, which the compiler turns into vector instructions.
-        let printable = line.chunks(64).all(|c| {
-            c.iter()
-                .fold(0u8, |acc, &b| acc | u8::from(!(0x20..0x80).contains(&b)))
-                == 0
-        });
-        let utf8 = printable || std::str::from_utf8(line).is_ok();
-        Kind { printable, utf8 }
-    }
-}
 
 /// The byte patterns that keep a line.
 pub(crate) struct Prefilter {
@@ -75,7 +54,7 @@ impl Prefilter {
     /// Can `line` (whose bytes are `kind`) hold an invite or a redeem?
     pub(crate) fn keeps(&self, line: &[u8], kind: Kind) -> bool {
         self.holds_a_name(line)
-            || self.escape.find(line).is_some()
+            || (kind.backslash && self.escape.find(line).is_some())
             || (!kind.printable
                 && (!kind.utf8 || self.folded.iter().any(|f| f.find(line).is_some())))
     }
@@ -133,7 +112,8 @@ mod tests {
     }
 
     fn keeps(p: &Prefilter, line: &[u8]) -> bool {
-        p.keeps(line, Kind::of(line))
+        let kind = super::super::marks::Marks::default().mark(line);
+        p.keeps(line, kind)
     }
 
     #[test]

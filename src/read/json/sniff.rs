@@ -9,7 +9,7 @@
 //! values it skips have their grammar checked (objects, arrays, strings and their escapes,
 //! literals, numbers), so a line it reads is one the parse reads too.
 
-use super::prefilter::Kind;
+use super::marks::Marks;
 
 /// The top-level fields of a dropped line that the counts read.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,19 +27,21 @@ pub(super) struct Sniffed<'a> {
 const DEPTH: usize = 100;
 
 /// Where a walk stands: the line and the position in it.
-struct Walk<'a> {
+struct Walk<'a, 'm> {
     line: &'a [u8],
+    marks: &'m Marks,
     at: usize,
 }
 
-/// The fields of `line`, or `None`: parse it in full.
-pub(super) fn sniff(line: &[u8], kind: Kind) -> Option<Sniffed<'_>> {
+/// The fields of `line`, which `marks` marked, or `None`: parse it in full.
+pub(super) fn sniff<'a>(line: &'a [u8], marks: &Marks) -> Option<Sniffed<'a>> {
+    let kind = marks.kind();
     // A control character is whitespace between tokens, or an error inside a string: the
     // parse tells which.
-    if !kind.printable && (!kind.utf8 || line.iter().any(|&b| b < 0x20)) {
+    if kind.control || !kind.utf8 {
         return None;
     }
-    let mut w = Walk { line, at: 0 };
+    let mut w = Walk { line, marks, at: 0 };
     let mut out = Sniffed::default();
     // The parse rejects a field it reads given twice (and ignores other repeated keys).
     let mut seen = 0u8;
@@ -92,36 +94,7 @@ pub(super) fn sniff(line: &[u8], kind: Kind) -> Option<Sniffed<'_>> {
     }
 }
 
-/// The first quote or backslash of `rest`. A record's strings are mostly short: eight bytes
-/// at a time in a plain register find their end sooner than setting up a vector search, which
-/// takes over past the first 64 bytes.
-fn quote_or_backslash(rest: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // High bit set in the lowest byte of `w` equal to `b` (higher bytes may be wrong).
-    let has = |w: u64, b: u8| {
-        let x = w ^ (ONES * u64::from(b));
-        x.wrapping_sub(ONES) & !x & HIGH
-    };
-    let mut i = 0;
-    while let Some(chunk) = rest.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().ok()?);
-        let hit = has(w, b'"') | has(w, b'\\');
-        if hit != 0 {
-            return Some(i + (hit.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-        if i == 64 {
-            return memchr::memchr2(b'"', b'\\', rest.get(i..)?).map(|j| i + j);
-        }
-    }
-    let tail = rest.get(i..)?;
-    tail.iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map(|j| i + j)
-}
-
-impl<'a> Walk<'a> {
+impl<'a> Walk<'a, '_> {
     /// The next byte that is not whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
         while let Some(&b) = self.line.get(self.at) {
@@ -149,22 +122,21 @@ impl<'a> Walk<'a> {
 
     /// The rest of a string whose opening quote is consumed, when it holds no escape.
     fn plain_string(&mut self) -> Option<&'a [u8]> {
-        let rest = self.line.get(self.at..)?;
-        let end = quote_or_backslash(rest)?;
-        if rest.get(end) != Some(&b'"') {
+        let start = self.at;
+        let end = self.marks.next(start)?;
+        if self.line.get(end) != Some(&b'"') {
             return None;
         }
-        self.at += end + 1;
-        rest.get(..end)
+        self.at = end + 1;
+        self.line.get(start..end)
     }
 
     /// Past the rest of a string whose opening quote is consumed, escapes checked.
     fn skip_string(&mut self) -> Option<()> {
         loop {
-            let rest = self.line.get(self.at..)?;
-            let i = quote_or_backslash(rest)?;
-            self.at += i + 1;
-            if rest.get(i) == Some(&b'"') {
+            let i = self.marks.next(self.at)?;
+            self.at = i + 1;
+            if self.line.get(i) == Some(&b'"') {
                 return Some(());
             }
             match self.line.get(self.at)? {
@@ -276,6 +248,12 @@ impl<'a> Walk<'a> {
 mod tests {
     use super::*;
 
+    fn sniffed(line: &[u8]) -> Option<Sniffed<'_>> {
+        let mut m = Marks::default();
+        m.mark(line);
+        sniff(line, &m)
+    }
+
     #[test]
     fn finds_the_first_quote_or_backslash_at_any_offset() {
         for len in 0..150 {
@@ -290,7 +268,9 @@ mod tests {
                         v.iter_mut().skip(at + 1).step_by(2).for_each(|b| *b = b'"');
                     }
                     let want = v.iter().position(|&b| b == b'"' || b == b'\\');
-                    assert_eq!(quote_or_backslash(&v), want, "{len} {at}");
+                    let mut m = Marks::default();
+                    m.mark(&v);
+                    assert_eq!(m.next(0), want, "{len} {at}");
                 }
             }
         }
@@ -299,18 +279,18 @@ mod tests {
     #[test]
     fn reads_the_top_level_fields_only() {
         let line = br#"{"time":"2026-01-01T00:00:00.1234567Z","resourceId":"/tenants/t1/x","category":"AuditLogs","tenantId":"t1","durationMs":0,"Level":4,"ok":true,"n":null,"properties":{"tenantId":"inner","time":"2000-01-01T00:00:00Z","targetResources":[{"displayName":"a \"quoted\" ] }"}],"x":[1,-2.5e3,[]]}}"#;
-        let s = sniff(line, Kind::of(line)).unwrap();
+        let s = sniffed(line).unwrap();
         assert_eq!(s.time, Some("2026-01-01T00:00:00.1234567Z"));
         assert_eq!(s.tenant_id, Some("t1"));
         assert_eq!(s.resource_id, Some("/tenants/t1/x"));
         assert!(s.properties);
         let export = br#" { "TenantId" : "ws" , "TimeGenerated":"2026-01-01T00:00:00Z" } "#;
-        let s = sniff(export, Kind::of(export)).unwrap();
+        let s = sniffed(export).unwrap();
         assert_eq!(
             (s.table_tenant, s.time_generated, s.properties),
             (Some("ws"), Some("2026-01-01T00:00:00Z"), false)
         );
-        assert_eq!(sniff(b"{}", Kind::of(b"{}")), Some(Sniffed::default()));
+        assert_eq!(sniffed(b"{}"), Some(Sniffed::default()));
     }
 
     #[test]
@@ -332,12 +312,7 @@ mod tests {
             b"{\"a\":\"x\ty\"}",
             br#"{"properties":{},"properties":{}}"#,
         ] {
-            assert_eq!(
-                sniff(line, Kind::of(line)),
-                None,
-                "{}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(sniffed(line), None, "{}", String::from_utf8_lossy(line));
         }
     }
 }
