@@ -94,7 +94,8 @@ fn stages(c: &mut Criterion) {
     }
     g.bench_function("baseline_events", |b| {
         b.iter(|| {
-            let ttr = unredeemed::time_to_redeem(&events.events, as_of).unwrap();
+            let ttr =
+                unredeemed::time_to_redeem(&events.events, as_of, Semantics::Intended).unwrap();
             let tenants: Vec<String> = events.tenant_rows.keys().cloned().collect();
             let keys = unredeemed::tenant_keys(&events.events, &tenants).unwrap();
             unredeemed::by_tenant(&ttr, &keys).unwrap()

@@ -7,7 +7,7 @@
 //!   the sink reports go to;
 //! - `read` is the scan: what is in scope, the fetch/decode pipeline, the two object readers,
 //!   rows → events, the extraction cache;
-//! - `rule` is the model (columns, invites, redeems, pairing), detection in both readings,
+//! - `rule` is the model (columns, invites, redeems, pairing), detection in its three readings,
 //!   the baseline, exclusions and the files that configure them;
 //! - `analysis` is replay and sweep over the same events;
 //! - `report` writes `summary.json`, the per-tenant files and the table on stdout;
@@ -43,5 +43,5 @@ pub use read::{BadFile, BadLines, Extracted, JsonQuality, Pruned, PrunedBy, Read
 pub use report::{stdout_table, Summary, TenantCounts, Timings};
 pub use rule::{
     by_tenant, columns, findings, tenant_keys, time_to_redeem, Config, Exclusions, Params, Rule,
-    Semantics, TenantKey, Window,
+    Semantics, TenantKey, Window, DELETED_RULE, MATCHED_BY,
 };

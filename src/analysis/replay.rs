@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::job::{ReplayJob, RunJob};
 use crate::rule::columns::{ev, out};
 use crate::rule::{
-    exclusion_counts, finding_order, invites, pair, redeems, sentinel_redeem_key, split_suppressed,
-    tenant_key, Semantics, TenantKey,
+    exclusion_counts, finding_order, invites, pair, pair_precise, redeems, sentinel_redeem_key,
+    split_suppressed, tenant_key, Semantics, TenantKey, DELETED_TIME,
 };
 use crate::time::{format_instant, NANOS_PER_SECOND};
 
@@ -152,7 +152,8 @@ pub fn replay_ticks(
     };
     let cut = events.clone().lazy().filter(col(ev::TIME).lt_eq(lit(to)));
     let (inv, hits) = match job.run.semantics {
-        Semantics::Intended => intended_hits(cut, to, &job.run, ticks)?,
+        Semantics::Intended => intended_hits(cut, to, &job.run, ticks, false)?,
+        Semantics::Precise => intended_hits(cut, to, &job.run, ticks, true)?,
         Semantics::Sentinel => sentinel_hits(cut, &job.run, ticks)?,
     };
     let picked = alerts_of(&inv, &hits, ticks)?;
@@ -176,18 +177,32 @@ pub fn replay_ticks(
 }
 
 /// Intended: an invite at `t`, first redeemed at `r`, alerts on `[t + threshold,
-/// min(t + lookback, r))`. Returns the invites (the baseline pairing) and the alerts, grouped
-/// by invite with ticks ascending.
-fn intended_hits(cut: LazyFrame, to: i64, run: &RunJob, ticks: Ticks) -> Result<(DataFrame, Hits)> {
+/// min(t + lookback, r))`; `precise` (its pairing) also stops at the deletion of the guest.
+/// Returns the invites (the baseline pairing) and the alerts, grouped by invite with ticks
+/// ascending.
+fn intended_hits(
+    cut: LazyFrame,
+    to: i64,
+    run: &RunJob,
+    ticks: Ticks,
+    precise: bool,
+) -> Result<(DataFrame, Hits)> {
     let (lookback, threshold) = (run.lookback as i128, run.threshold as i128);
-    let inv = pair(cut, to).collect()?;
+    let inv = match precise {
+        true => pair_precise(cut, to)?.collect()?,
+        false => pair(cut, to)
+            .with_column(lit(NULL).cast(DataType::Int64).alias(DELETED_TIME))
+            .collect()?,
+    };
     let t = inv.column(out::INVITE_TIME)?.i64()?;
     let r = inv.column(out::REDEEM_TIME)?.i64()?;
+    let d = inv.column(DELETED_TIME)?.i64()?;
     let mut hits = Vec::new();
-    for (i, (t, r)) in t.iter().zip(r.iter()).enumerate() {
+    for (i, ((t, r), d)) in t.iter().zip(r.iter()).zip(d.iter()).enumerate() {
         let Some(t) = t else { continue };
         let t = t as i128;
-        let end = (t + lookback).min(r.map_or(i128::MAX, |r| r as i128));
+        let stop = r.into_iter().chain(d).min().map_or(i128::MAX, i128::from);
+        let end = (t + lookback).min(stop);
         for k in ticks.within(t + threshold, end) {
             hits.push((i as IdxSize, k));
         }

@@ -11,8 +11,8 @@ use crate::progress::Progress;
 use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
 use crate::rule::{
-    by_tenant, event_counts, findings, split_suppressed, tenant_keys, time_to_redeem, TenantKey,
-    Window,
+    by_tenant, deleted_guests, event_counts, finding_order, findings, split_suppressed,
+    tenant_keys, time_to_redeem, Semantics, TenantKey, Window,
 };
 use crate::time::{format_instant, parse_instant, Laps};
 
@@ -65,6 +65,7 @@ fn scope(job: &RunJob, plan: Option<&Plan>, until: Option<i64>) -> Result<Scope>
         since: job.since.or(from_plan),
         until,
         folder_skew: job.folder_skew,
+        lifecycle: job.semantics == Semantics::Precise,
     })
 }
 
@@ -358,8 +359,12 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         }
         None => (found, None),
     };
+    let suppressed = match job.semantics {
+        Semantics::Precise => Some(with_deleted(suppressed, events, window)?),
+        _ => suppressed,
+    };
     let join_seconds = laps.lap();
-    let ttr = time_to_redeem(events, as_of)?;
+    let ttr = time_to_redeem(events, as_of, job.semantics)?;
     let baseline = by_tenant(&ttr, &s.keys)?;
     let baseline_seconds = laps.lap();
     let evaluated = Evaluated {
@@ -393,6 +398,20 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         by_tenant: baseline,
         summary,
     })
+}
+
+/// `precise`: the suppressions plus the invites to deleted guests, in finding order.
+fn with_deleted(suppressed: Option<DataFrame>, events: &DataFrame, w: Window) -> Result<DataFrame> {
+    let deleted = deleted_guests(events, w)?;
+    let Some(s) = suppressed else {
+        return Ok(deleted);
+    };
+    Ok(concat([s.lazy(), deleted.lazy()], UnionArgs::default())?
+        .sort_by_exprs(
+            finding_order(),
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?)
 }
 
 /// Scan, then the rule and the baseline at T (`job.as_of`): what every command starts with.

@@ -33,6 +33,7 @@ pub fn plan(job: &PlanJob) -> Result<PlanOutcome> {
         since: job.since,
         until: None,
         folder_skew: job.folder_skew,
+        lifecycle: true,
     };
     let listing = list_in_scope(&archive, &scope, &progress)?;
     let options: BTreeMap<String, String> = job

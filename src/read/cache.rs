@@ -31,7 +31,7 @@ use crate::rule::columns::empty_events;
 
 /// Bump the leading number whenever extraction changes what it produces (columns read, JSON
 /// paths, filters); entries whose schema differs from the current event frame are rebuilt too.
-const EXTRACTOR_VERSION: &str = concat!("5/", env!("CARGO_PKG_VERSION"));
+const EXTRACTOR_VERSION: &str = concat!("6/", env!("CARGO_PKG_VERSION"));
 
 /// The footer key holding a segment's index.
 const INDEX_KEY: &str = "unredeemed.cache.index";

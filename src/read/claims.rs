@@ -13,19 +13,19 @@ use polars_parquet_format::PageHeader;
 
 use crate::archive::Fetched;
 use crate::error::{Error, Result};
-use crate::rule::columns::input;
 
 /// The largest decompressed page accepted (writers cut pages at about 1 MiB).
 pub(crate) const MAX_PAGE: usize = 256 << 20;
 
 /// Checks the row groups `groups` of a fetched object: the file's row count is the sum of its
-/// row groups', and every page of every needed column chunk has a size and a value count that
-/// fit its chunk, its codec and its row group.
+/// row groups', and every page of every column chunk of `read` has a size and a value count
+/// that fit its chunk, its codec and its row group.
 pub(crate) fn check(
     key: &str,
     meta: &FileMetadata,
     groups: Range<usize>,
     f: &Fetched,
+    read: &[&str],
 ) -> Result<()> {
     let total: u64 = meta.row_groups.iter().map(|g| g.num_rows() as u64).sum();
     if total != meta.num_rows as u64 {
@@ -41,7 +41,7 @@ pub(crate) fn check(
         return Err(Error::corrupt(key, "row groups beyond the footer"));
     };
     for (i, rg) in groups.zip(row_groups) {
-        for name in input::READ {
+        for &name in read {
             for c in rg.columns_under_root_iter(name).into_iter().flatten() {
                 chunk(c, rg.num_rows(), f).map_err(|why| {
                     Error::corrupt(key, format!("column `{name}`, row group {i}: {why}"))

@@ -10,8 +10,11 @@ use polars::prelude::*;
 use super::raw::{Gathered, Raw};
 use super::scope::Scope;
 use crate::error::{Error, Result};
+use crate::rule::columns::ev::kind;
 use crate::rule::columns::{ev, input};
-use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
+use crate::rule::{
+    category_pattern, DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP, UPDATE_USER_OP,
+};
 
 /// The rows that are invite or redeem candidates, within the scope.
 pub(super) fn predicate(cols: &Columns, scope: &Scope) -> Expr {
@@ -26,7 +29,7 @@ pub(super) fn predicate(cols: &Columns, scope: &Scope) -> Expr {
             cols.operation
                 .clone()
                 .str()
-                .contains(lit(operation_pattern()), true),
+                .contains(lit(scope.operation_pattern()), true),
         );
     match scope.rows(&cols.tenant, &cols.time) {
         Some(rows) => candidate.and(rows),
@@ -44,16 +47,22 @@ pub(super) fn candidate_events(
     keep: Option<&str>,
 ) -> PolarsResult<DataFrame> {
     let op = cols.operation.clone().str().to_lowercase();
-    // `InitiatedBy` is read for invites only: no rule looks at a redeem's initiator, and the
-    // late reader then never decompresses the pages that hold only redeems.
-    let is_invite = op.eq(lit(INVITE_OP));
+    let kind = event_kind(&op, cols);
+    // `InitiatedBy` and `AdditionalDetails` are read for invites only: no rule looks at them
+    // on other events, and the late reader then never decompresses pages without invites.
+    let is_invite = op
+        .clone()
+        .eq(lit(INVITE_OP))
+        .or(op.eq(lit(RESET_INVITE_OP)));
     let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
+    let detail =
+        |key: &'static str| invite_only(cols.details.find(&[], "key", key, "value"), null_string());
     let mut exprs = vec![
         cols.tenant.clone().alias(ev::TENANT),
         cols.aad_tenant.clone().alias(ev::AAD_TENANT),
         cols.id.clone().alias(ev::ID),
         cols.time.clone().alias(ev::TIME),
-        is_invite.clone().alias(ev::IS_INVITE),
+        kind.alias(ev::KIND),
         cols.result
             .clone()
             .str()
@@ -67,6 +76,11 @@ pub(super) fn candidate_events(
         cols.targets
             .field(&[Step::Index0, Step::Key("displayName")])
             .alias(ev::TR_DISPLAY),
+        cols.targets
+            .field(&[Step::Index0, Step::Key("id")])
+            .alias(ev::TR_ID),
+        detail("InvitationId").alias(ev::INVITATION_ID),
+        detail("invitedUserEmailAddress").alias(ev::INVITED_EMAIL),
         invite_only(
             cols.initiated
                 .field(&[Step::Key("user"), Step::Key("userPrincipalName")]),
@@ -79,15 +93,54 @@ pub(super) fn candidate_events(
             null_string(),
         )
         .alias(ev::INIT_IP),
-        (cols.targets.bad_json() + invite_only(cols.initiated.bad_json(), lit(0u32)))
-            .alias(ev::BAD_JSON),
+        (cols.targets.bad_json()
+            + invite_only(
+                cols.initiated.bad_json() + cols.details.bad_json(),
+                lit(0u32),
+            ))
+        .alias(ev::BAD_JSON),
     ];
     exprs.extend(keep.map(col));
     raw.filter(predicate(cols, scope))
         .select(exprs)
+        // An "Update user" that does not accept an invitation is no event.
+        .filter(col(ev::KIND).is_not_null())
         // A few thousand rows: the streaming engine's set-up would cost more than the work.
         .collect_with_engine(Engine::InMemory)
         .map(|r| r.unwrap_single())
+}
+
+/// [`ev::KIND`] of a candidate row (`op`: its operation, lower-cased); null for an "Update
+/// user" that does not change `UserState` to `Accepted`.
+fn event_kind(op: &Expr, cols: &Columns) -> Expr {
+    let is = |name: &str| op.clone().eq(lit(name));
+    let state = |value: &'static str| {
+        let v = cols.targets.find(
+            &[Step::Index0, Step::Key("modifiedProperties")],
+            "displayName",
+            "UserState",
+            value,
+        );
+        // `["Accepted"]` as Entra writes it, or the bare or quoted string.
+        v.str()
+            .strip_chars(lit("[]\" "))
+            .str()
+            .to_lowercase()
+            .eq(lit("accepted"))
+            .fill_null(lit(false))
+    };
+    let accepted = state("newValue").and(state("oldValue").not());
+    when(is(INVITE_OP))
+        .then(lit(kind::INVITE).cast(DataType::UInt32))
+        .when(is(REDEEM_OP))
+        .then(lit(kind::REDEEM).cast(DataType::UInt32))
+        .when(is(RESET_INVITE_OP))
+        .then(lit(kind::RESET_INVITE).cast(DataType::UInt32))
+        .when(DELETE_OPS.iter().fold(lit(false), |any, d| any.or(is(d))))
+        .then(lit(kind::DELETE).cast(DataType::UInt32))
+        .when(is(UPDATE_USER_OP).and(accepted))
+        .then(lit(kind::ACCEPTED).cast(DataType::UInt32))
+        .otherwise(lit(NULL).cast(DataType::UInt32))
 }
 
 /// Column carrying each event's object (its index in the listing) from [`extract_raws`] to
@@ -110,7 +163,7 @@ pub(super) fn extract_raws(raws: &[(u32, &Raw)], scope: &Scope) -> Result<Option
     }
     let mut all = rows.frame()?;
     all.with_column(Column::new(OBJECT.into(), tags))?;
-    let cols = Columns::resolve("(candidate rows)", all.schema())?;
+    let cols = Columns::resolve("(candidate rows)", all.schema(), scope.lifecycle)?;
     let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
     Ok((events.height() > 0).then_some(events))
 }
@@ -244,6 +297,45 @@ impl Dynamic {
         }
     }
 
+    /// In the list at `path`, the first element whose `key` is `want`: its `value` as a
+    /// string (`AdditionalDetails`' `{key, value}` pairs, `modifiedProperties`'
+    /// `{displayName, oldValue, newValue}`).
+    fn find(&self, path: &[Step], key: &str, want: &str, value: &str) -> Expr {
+        match self {
+            Dynamic::Json(e) => {
+                let mut p = String::from("$");
+                for step in path {
+                    match step {
+                        Step::Index0 => p.push_str("[0]"),
+                        Step::Key(k) => {
+                            p.push('.');
+                            p.push_str(k);
+                        }
+                    }
+                }
+                p.push_str(&format!("[?(@.{key} == '{want}')].{value}"));
+                e.clone().str().json_path_match(lit(p))
+            }
+            Dynamic::Nested(e, dtype) => {
+                let Some((list, DataType::List(inner))) = nested_steps(e.clone(), dtype, path)
+                else {
+                    return null_string();
+                };
+                let DataType::Struct(fields) = *inner else {
+                    return null_string();
+                };
+                let field = |n: &str| fields.iter().find(|f| f.name().as_str() == n);
+                let (Some(k), Some(v)) = (field(key), field(value)) else {
+                    return null_string();
+                };
+                let k = as_string(element().struct_().field_by_name(key), k.dtype());
+                let v = as_string(element().struct_().field_by_name(value), v.dtype());
+                list.list().eval(v.filter(k.eq(lit(want)))).list().first()
+            }
+            Dynamic::Absent => null_string(),
+        }
+    }
+
     /// 1 where the value is JSON text that does not parse, else 0.
     fn bad_json(&self) -> Expr {
         match self {
@@ -266,7 +358,15 @@ fn null_string() -> Expr {
     lit(NULL).cast(DataType::String)
 }
 
-fn nested_field(mut e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
+fn nested_field(e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
+    match nested_steps(e, dtype, path) {
+        Some((e, dtype)) => as_string(e, &dtype),
+        None => null_string(),
+    }
+}
+
+/// `e` (of `dtype`) at `path`, and the type there; `None` when a step does not exist.
+fn nested_steps(mut e: Expr, dtype: &DataType, path: &[Step]) -> Option<(Expr, DataType)> {
     let mut dtype = dtype.clone();
     for step in path {
         match (step, &dtype) {
@@ -275,17 +375,18 @@ fn nested_field(mut e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
                 dtype = (**inner).clone();
             }
             (Step::Key(k), DataType::Struct(fields)) => {
-                match fields.iter().find(|f| f.name().as_str() == *k) {
-                    Some(f) => {
-                        e = e.struct_().field_by_name(k);
-                        dtype = f.dtype().clone();
-                    }
-                    None => return null_string(),
-                }
+                let f = fields.iter().find(|f| f.name().as_str() == *k)?;
+                e = e.struct_().field_by_name(k);
+                dtype = f.dtype().clone();
             }
-            _ => return null_string(),
+            _ => return None,
         }
     }
+    Some((e, dtype))
+}
+
+/// A scalar as a string; anything else null.
+fn as_string(e: Expr, dtype: &DataType) -> Expr {
     match dtype {
         DataType::String => e,
         d if d.is_primitive() || d.is_bool() => e.cast(DataType::String),
@@ -304,10 +405,12 @@ pub(super) struct Columns {
     result: Expr,
     targets: Dynamic,
     initiated: Dynamic,
+    details: Dynamic,
 }
 
 impl Columns {
-    pub(super) fn resolve(object: &str, schema: &Schema) -> Result<Self> {
+    /// `AdditionalDetails` is read only with the life cycle (`lifecycle`).
+    pub(super) fn resolve(object: &str, schema: &Schema, lifecycle: bool) -> Result<Self> {
         let get = |name: &str| -> Result<&DataType> {
             schema.get(name).ok_or_else(|| Error::MissingColumn {
                 object: object.to_string(),
@@ -357,6 +460,12 @@ impl Columns {
             result: string(input::RESULT)?,
             targets: dynamic(input::TARGET_RESOURCES, |d| matches!(d, DataType::List(_)))?,
             initiated: dynamic(input::INITIATED_BY, |d| matches!(d, DataType::Struct(_)))?,
+            details: match schema.get(input::ADDITIONAL_DETAILS) {
+                Some(_) if lifecycle => dynamic(input::ADDITIONAL_DETAILS, |d| {
+                    matches!(d, DataType::List(_))
+                })?,
+                _ => Dynamic::Absent,
+            },
         })
     }
 }
@@ -374,10 +483,13 @@ mod tests {
             ev::AAD_TENANT => ["", "", "", "", "", "e2"],
             ev::ID => [Some("x"), Some("x"), Some("x"), None, None, Some("x")],
             ev::TIME => [20i64, 10, 30, 5, 5, 40],
-            ev::IS_INVITE => [true; 6],
+            ev::KIND => [ev::kind::INVITE; 6],
             ev::RESULT_OK => [true; 6],
             ev::TR_UPN => ["late", "early", "other", "n1", "n2", "entra"],
             ev::TR_DISPLAY => [None::<&str>; 6],
+            ev::TR_ID => [None::<&str>; 6],
+            ev::INVITATION_ID => [None::<&str>; 6],
+            ev::INVITED_EMAIL => [None::<&str>; 6],
             ev::INIT_UPN => ["i"; 6],
             ev::INIT_IP => ["ip"; 6],
             ev::BAD_JSON => [0u32; 6],

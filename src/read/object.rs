@@ -52,7 +52,7 @@ pub(crate) fn scan_object(
     reader: Reader,
 ) -> Result<(Scan, Duration)> {
     let started = Instant::now();
-    claims::check(key, &f.meta, f.groups.clone(), &f)?;
+    claims::check(key, &f.meta, f.groups.clone(), &f, scope.read_columns())?;
     let mut declined = None;
     if reader != Reader::Polars {
         match late::scan(&f.meta, f.groups.clone(), |r| f.range(r), scope) {

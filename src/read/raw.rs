@@ -33,6 +33,7 @@ pub(crate) struct Row {
     pub(crate) result: Option<String>,
     pub(crate) targets: Option<String>,
     pub(crate) initiated: Option<String>,
+    pub(crate) details: Option<String>,
 }
 
 /// The candidate rows gathered so far, column by column.
@@ -47,6 +48,7 @@ pub(crate) struct Gathered {
     pub(crate) result: Vec<Option<String>>,
     pub(crate) targets: Vec<Option<String>>,
     pub(crate) initiated: Vec<Option<String>>,
+    pub(crate) details: Vec<Option<String>>,
 }
 
 impl Gathered {
@@ -69,6 +71,7 @@ impl Gathered {
         self.result.extend_from_slice(&other.result);
         self.targets.extend_from_slice(&other.targets);
         self.initiated.extend_from_slice(&other.initiated);
+        self.details.extend_from_slice(&other.details);
     }
 
     pub(crate) fn push(&mut self, r: Row) {
@@ -81,6 +84,7 @@ impl Gathered {
         self.result.push(r.result);
         self.targets.push(r.targets);
         self.initiated.push(r.initiated);
+        self.details.push(r.details);
     }
 
     /// The [`input::READ`] columns, as polars' reader would give them.
@@ -98,6 +102,7 @@ impl Gathered {
             s(input::TARGET_RESOURCES, self.targets),
             s(input::INITIATED_BY, self.initiated),
             s(input::AAD_TENANT, self.aad_tenant),
+            s(input::ADDITIONAL_DETAILS, self.details),
         ])
     }
 }

@@ -26,7 +26,7 @@ use crate::archive::{
 };
 use crate::error::{guarded, Error, Result};
 use crate::progress::Progress;
-use crate::rule::columns::{empty_events, ev, input};
+use crate::rule::columns::{empty_events, ev};
 
 /// Everything the later stages need from one pass over the archive.
 #[derive(Debug)]
@@ -228,7 +228,7 @@ fn read_objects(
             if is_json_key(&obj.key) {
                 return fetch_whole(store.as_ref(), &obj).await.map(Got::Json);
             }
-            fetch_needed(store.as_ref(), &obj, &input::READ, keep)
+            fetch_needed(store.as_ref(), &obj, cut.read_columns(), keep)
                 .await
                 .map(|f| Got::Parquet(Box::new(f)))
         }

@@ -8,7 +8,9 @@ use polars_parquet::parquet::metadata::FileMetadata;
 
 use crate::archive::{folder_span, row_group_span, TimeWindow};
 use crate::error::Result;
+use crate::rule::columns::ev::kind;
 use crate::rule::columns::{ev, input};
+use crate::rule::{lifecycle_operation_pattern, operation_pattern};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Scope {
@@ -22,12 +24,19 @@ pub(crate) struct Scope {
     /// How far from its date folder an event may be filed (ns): a folder is pruned only when
     /// it ends more than this before `since`.
     pub(crate) folder_skew: i64,
+    /// Read the guest's life cycle too (`precise`): reset re-invites, deletions, accepting
+    /// user updates, and the invites' `AdditionalDetails`. Else invites and redeems only.
+    pub(crate) lifecycle: bool,
 }
 
 impl Scope {
-    /// No cut at all: what an extraction-cache entry holds, so that every run can share it.
+    /// No cut at all: what an extraction-cache entry holds, so that every run can share it
+    /// (the life cycle included, for `precise` runs).
     pub(crate) fn everything() -> Scope {
-        Scope::default()
+        Scope {
+            lifecycle: true,
+            ..Scope::default()
+        }
     }
 
     /// Whether listing should walk the folders to prune them (else one flat listing).
@@ -107,11 +116,33 @@ impl Scope {
             .is_none_or(|since| time.is_some_and(|t| t >= since))
     }
 
-    /// The rows of extracted events in scope.
+    /// The rows of extracted events in scope (events of the life cycle only when it is read).
     pub(crate) fn cut(&self, events: DataFrame) -> Result<DataFrame> {
-        match self.rows(&col(ev::TENANT), &col(ev::TIME)) {
+        let pairs = col(ev::KIND).lt_eq(lit(kind::REDEEM).cast(DataType::UInt32));
+        let pred = match (self.rows(&col(ev::TENANT), &col(ev::TIME)), self.lifecycle) {
+            (Some(rows), false) => Some(rows.and(pairs)),
+            (None, false) => Some(pairs),
+            (rows, true) => rows,
+        };
+        match pred {
             Some(pred) => Ok(events.lazy().filter(pred).collect()?),
             None => Ok(events),
+        }
+    }
+
+    /// `OperationName =~` the operations read.
+    pub(crate) fn operation_pattern(&self) -> String {
+        match self.lifecycle {
+            true => lifecycle_operation_pattern(),
+            false => operation_pattern(),
+        }
+    }
+
+    /// The archive columns read (`AdditionalDetails` only with the life cycle).
+    pub(crate) fn read_columns(&self) -> &'static [&'static str] {
+        match self.lifecycle {
+            true => &input::READ,
+            false => input::READ.split_at(input::READ.len() - 1).0,
         }
     }
 }

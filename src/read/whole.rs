@@ -12,7 +12,7 @@ use super::events::{candidate_events, compact, predicate, Columns};
 use super::scope::Scope;
 use crate::archive::Fetched;
 use crate::error::{Error, Result};
-use crate::rule::columns::{ev, input};
+use crate::rule::columns::ev;
 
 /// The candidate events of one object, and its row statistics.
 pub(super) fn scan(key: &str, f: Fetched, scope: &Scope) -> Result<Entry> {
@@ -33,10 +33,11 @@ pub(super) fn scan(key: &str, f: Fetched, scope: &Scope) -> Result<Entry> {
         lf = lf.slice(offset as i64, len as IdxSize);
     }
     let schema = lf.clone().collect_schema().map_err(corrupt)?;
-    let cols = Columns::resolve(key, &schema)?;
+    let cols = Columns::resolve(key, &schema, scope.lifecycle)?;
     let stats = row_stats(lf.clone(), &cols).map_err(corrupt)?;
     // The candidate rows, only the needed columns (nothing else was fetched).
-    let read: Vec<Expr> = input::READ
+    let read: Vec<Expr> = scope
+        .read_columns()
         .iter()
         .filter(|c| schema.get(c).is_some())
         .map(|c| col(*c))

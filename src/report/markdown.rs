@@ -123,6 +123,11 @@ fn header(md: &mut String, v: &TenantView) {
             format_duration(w.lookback),
             format_duration(w.threshold)
         ),
+        Semantics::Precise => format!(
+            "invites and reset re-invites after {lo} and at or before {th} (lookback {}, threshold {}) with no redemption between the invite and T matching the guest's object id, invitation, UPN or email, nor an update accepting it; invites to guests deleted since are listed as suppressed",
+            format_duration(w.lookback),
+            format_duration(w.threshold)
+        ),
         Semantics::Sentinel => format!(
             "as the Sentinel query reads: invites after {th} (newer than the threshold {}) in the {} lookback with no redeem key equal to the guest UPN",
             format_duration(w.threshold),

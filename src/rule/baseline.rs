@@ -1,17 +1,27 @@
-//! Time-to-redeem over the whole scanned history up to T, always with the intended rules:
-//! each invite is paired with the earliest successful redeem of the same guest
-//! (tenant key, lower-cased UPN) at or after the invite and at or before T.
+//! Time-to-redeem over the whole scanned history up to T: each invite paired with the earliest
+//! successful redeem of the same guest (tenant key, lower-cased UPN) at or after the invite and
+//! at or before T, as `intended` pairs them; under `precise`, as it pairs them (with
+//! `MatchedBy`).
 
 use polars::prelude::*;
 
 use super::columns::{ev, out, TENANT_KEY};
+use super::detect::Semantics;
 use super::model::{finding_order, pair, tenant_key};
+use super::precise::pair_precise;
 use crate::error::Result;
 
-/// `baseline/time_to_redeem.parquet` rows (times still i64 ns).
-pub fn time_to_redeem(events: &DataFrame, as_of: i64) -> Result<DataFrame> {
-    Ok(pair(events.clone().lazy(), as_of)
-        .select(out::TIME_TO_REDEEM.map(col))
+/// `baseline/time_to_redeem.parquet` rows (times still i64 ns): the intended pairing for
+/// `sentinel` and `intended`, the precise one (and `MatchedBy`) for `precise`.
+pub fn time_to_redeem(events: &DataFrame, as_of: i64, semantics: Semantics) -> Result<DataFrame> {
+    let events = events.clone().lazy();
+    let (pairs, mut columns) = match semantics {
+        Semantics::Precise => (pair_precise(events, as_of)?, vec![col(out::MATCHED_BY)]),
+        _ => (pair(events, as_of), vec![]),
+    };
+    columns.splice(0..0, out::TIME_TO_REDEEM.map(col));
+    Ok(pairs
+        .select(columns)
         .sort_by_exprs(
             finding_order(),
             SortMultipleOptions::default().with_maintain_order(true),

@@ -24,10 +24,13 @@ pub mod input {
     pub const RESULT: &str = "Result";
     pub const TARGET_RESOURCES: &str = "TargetResources";
     pub const INITIATED_BY: &str = "InitiatedBy";
+    /// Read for invites only: their `InvitationId` and `invitedUserEmailAddress` (`precise`).
+    pub const ADDITIONAL_DETAILS: &str = "AdditionalDetails";
 
-    /// Every column the readers fetch: the [`NEEDED`] ones, then `AADTenantId` where the
-    /// object has it (absent: `""`). Every other column is ignored.
-    pub const READ: [&str; 9] = [
+    /// Every column the readers fetch: the [`NEEDED`] ones, then `AADTenantId` and
+    /// `AdditionalDetails` where the object has them (absent: `""`, null). Every other column
+    /// is ignored.
+    pub const READ: [&str; 10] = [
         TENANT,
         ID,
         TIME_GENERATED,
@@ -37,6 +40,7 @@ pub mod input {
         TARGET_RESOURCES,
         INITIATED_BY,
         AAD_TENANT,
+        ADDITIONAL_DETAILS,
     ];
     /// The columns every object must have.
     pub const NEEDED: &[&str] = READ.split_at(8).0;
@@ -47,18 +51,40 @@ pub mod ev {
     pub use super::{AAD_TENANT, ID, TENANT};
     /// Event time, i64 nanoseconds since the epoch, UTC.
     pub const TIME: &str = "Time";
-    pub const IS_INVITE: &str = "IsInvite";
+    /// What the event is: one of [`kind`], u32.
+    pub const KIND: &str = "Kind";
     pub const RESULT_OK: &str = "ResultOk";
     /// `TargetResources[0].userPrincipalName`.
     pub const TR_UPN: &str = "TrUpn";
     /// `TargetResources[0].displayName`.
     pub const TR_DISPLAY: &str = "TrDisplay";
+    /// `TargetResources[0].id`: the guest's object id.
+    pub const TR_ID: &str = "TrId";
+    /// An invite's `AdditionalDetails` `InvitationId` (null for other events).
+    pub const INVITATION_ID: &str = "InvitationId";
+    /// An invite's `AdditionalDetails` `invitedUserEmailAddress` (null for other events).
+    pub const INVITED_EMAIL: &str = "InvitedEmail";
     /// `InitiatedBy.user.userPrincipalName`.
     pub const INIT_UPN: &str = "InitUpn";
     /// `InitiatedBy.user.ipAddress`.
     pub const INIT_IP: &str = "InitIp";
-    /// How many of this row's JSON values could not be parsed (0..=2).
+    /// How many of this row's JSON values could not be parsed (0..=3).
     pub const BAD_JSON: &str = "BadJson";
+
+    /// The values of [`KIND`]. Only invites and redeems are read unless a run reads the
+    /// guest's life cycle too (`precise`).
+    pub mod kind {
+        /// "Invite external user".
+        pub const INVITE: u32 = 0;
+        /// "Redeem external user invite".
+        pub const REDEEM: u32 = 1;
+        /// "Invite external user with reset invitation status".
+        pub const RESET_INVITE: u32 = 2;
+        /// "Delete user", "Hard Delete user", "Delete external user".
+        pub const DELETE: u32 = 3;
+        /// "Update user" that changes `UserState` to `Accepted`.
+        pub const ACCEPTED: u32 = 4;
+    }
 }
 
 /// The event frame with no rows (an archive whose objects hold no guest events): the schema
@@ -76,10 +102,13 @@ fn build_empty_events() -> DataFrame {
         s(ev::AAD_TENANT),
         s(ev::ID),
         Column::new_empty(ev::TIME.into(), &DataType::Int64),
-        Column::new_empty(ev::IS_INVITE.into(), &DataType::Boolean),
+        Column::new_empty(ev::KIND.into(), &DataType::UInt32),
         Column::new_empty(ev::RESULT_OK.into(), &DataType::Boolean),
         s(ev::TR_UPN),
         s(ev::TR_DISPLAY),
+        s(ev::TR_ID),
+        s(ev::INVITATION_ID),
+        s(ev::INVITED_EMAIL),
         s(ev::INIT_UPN),
         s(ev::INIT_IP),
         Column::new_empty(ev::BAD_JSON.into(), &DataType::UInt32),
@@ -117,6 +146,8 @@ pub mod out {
     // Baseline (`baseline/time_to_redeem.parquet`, `baseline/by_tenant.parquet`).
     pub const REDEEM_TIME: &str = "RedeemTime";
     pub const TIME_TO_REDEEM_SECONDS: &str = "TimeToRedeemSeconds";
+    /// `precise`: the key the redemption matched its invite by (`rule::MATCHED_BY`).
+    pub const MATCHED_BY: &str = "MatchedBy";
     /// `baseline/time_to_redeem.parquet`, in order.
     pub const TIME_TO_REDEEM: [&str; 9] = [
         TENANT,

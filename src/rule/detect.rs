@@ -1,10 +1,12 @@
-//! The rule, in its two readings.
+//! The rule, in its three readings.
 //!
 //! `sentinel` reproduces the hunting query literally, defects included (README, "Semantics in
 //! plain words"): redeem keys come from `userPrincipalName`, the join is case-sensitive with
 //! `""` joining `""`, and the threshold keeps invites *newer* than it. `intended` does what the
 //! rule means: an invite older than the threshold with no later successful redeem of the same
-//! guest.
+//! guest. `precise` pairs each invite (reset re-invites included) with its own redemption by
+//! any key both records carry, or the user update that accepts it, and sets apart invites to
+//! guests deleted since (`precise.rs`).
 
 use polars::prelude::*;
 
@@ -13,6 +15,7 @@ use super::model::{
     all_invites, finding_order, intended_redeem_upn, invites, pair, redeems, seconds_between,
     sentinel_redeem_key, tenant_key,
 };
+use super::precise::{pair_precise, DELETED_TIME};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -22,6 +25,9 @@ pub enum Semantics {
     Intended,
     /// The Sentinel query read literally, for parity with what a SOC already runs.
     Sentinel,
+    /// Each invite paired with its own redemption by the guest's object id, the invitation,
+    /// the UPN or the email, or by the update that accepts it; deleted guests set apart.
+    Precise,
 }
 
 impl Semantics {
@@ -29,6 +35,7 @@ impl Semantics {
         match self {
             Semantics::Intended => "intended",
             Semantics::Sentinel => "sentinel",
+            Semantics::Precise => "precise",
         }
     }
 }
@@ -63,30 +70,72 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
             inv.join(keys, on(), on(), JoinArgs::new(JoinType::Anti))
                 .filter(col(out::INVITE_TIME).gt(lit(w.as_of - w.threshold)))
         }
-        Semantics::Intended => pair(events, w.as_of).filter(
-            col(out::REDEEM_TIME)
-                .is_null()
-                .and(col(out::INVITE_TIME).gt(lit(lo)))
-                .and(col(out::INVITE_TIME).lt_eq(lit(w.as_of - w.threshold))),
-        ),
+        Semantics::Intended => pair(events, w.as_of).filter(pending_in(w)),
+        Semantics::Precise => {
+            pair_precise(events, w.as_of)?.filter(pending_in(w).and(col(DELETED_TIME).is_null()))
+        }
     };
     let found = raw
-        .select([
-            col(out::TENANT),
-            col(out::AAD_TENANT),
-            col(out::TARGET_UPN),
-            col(out::INVITE_TIME),
-            col(out::INVITE_INITIATOR),
-            col(out::IP_ADDRESS),
-            col(out::ID),
-            seconds_between(lit(w.as_of), col(out::INVITE_TIME)).alias(out::PENDING_SECONDS),
-        ])
+        .select(finding_exprs(w))
         .sort_by_exprs(
             finding_order(),
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .collect()?;
     Ok(found)
+}
+
+/// Pending at T and inside the window: `T − lookback < InviteTime ≤ T − threshold`.
+fn pending_in(w: Window) -> Expr {
+    col(out::REDEEM_TIME)
+        .is_null()
+        .and(col(out::INVITE_TIME).gt(lit(w.as_of - w.lookback)))
+        .and(col(out::INVITE_TIME).lt_eq(lit(w.as_of - w.threshold)))
+}
+
+/// The name [`deleted_guests`] gives in the suppressions' `Rule` column.
+pub const DELETED_RULE: &str = "deleted guest";
+
+/// `precise`: the invites that would be findings but for the deletion of their guest object
+/// since, with the finding columns and `Rule` ([`DELETED_RULE`]) and `Reason` (the deletion
+/// and its time), in finding order.
+pub(crate) fn deleted_guests(events: &DataFrame, w: Window) -> Result<DataFrame> {
+    let pairs = pair_precise(events.clone().lazy(), w.as_of)?;
+    let reason = lit("guest object deleted at ")
+        + col(DELETED_TIME)
+            .cast(DataType::Datetime(
+                TimeUnit::Nanoseconds,
+                Some(TimeZone::UTC),
+            ))
+            .dt()
+            .to_string("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let mut exprs = finding_exprs(w);
+    exprs.extend([
+        lit(DELETED_RULE).alias(out::RULE),
+        reason.alias(out::REASON),
+    ]);
+    Ok(pairs
+        .filter(pending_in(w).and(col(DELETED_TIME).is_not_null()))
+        .select(exprs)
+        .sort_by_exprs(
+            finding_order(),
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?)
+}
+
+/// The findings' columns (InviteTime still i64).
+fn finding_exprs(w: Window) -> Vec<Expr> {
+    vec![
+        col(out::TENANT),
+        col(out::AAD_TENANT),
+        col(out::TARGET_UPN),
+        col(out::INVITE_TIME),
+        col(out::INVITE_INITIATOR),
+        col(out::IP_ADDRESS),
+        col(out::ID),
+        seconds_between(lit(w.as_of), col(out::INVITE_TIME)).alias(out::PENDING_SECONDS),
+    ]
 }
 
 /// Names of the per-tenant counts [`event_counts`] returns.

@@ -8,18 +8,22 @@ mod config;
 mod detect;
 mod exclude;
 mod model;
+mod precise;
 mod sentinel;
 
 pub use baseline::{by_tenant, tenant_keys, time_to_redeem, TenantKey};
 pub(crate) use baseline::{key_labels, tenant_frame};
 pub use config::{Config, Params};
-pub(crate) use detect::{counts, event_counts};
-pub use detect::{findings, Semantics, Window};
+pub(crate) use detect::{counts, deleted_guests, event_counts};
+pub use detect::{findings, Semantics, Window, DELETED_RULE};
 pub use exclude::Exclusions;
 pub(crate) use exclude::{counts as exclusion_counts, split as split_suppressed, EXCLUDED, GRACE};
 pub(crate) use model::{
-    category_pattern, finding_order, invites, operation_pattern, pair, redeems,
-    sentinel_redeem_key, tenant_key, INVITE_OP, REDEEM_OP,
+    category_pattern, finding_order, invites, lifecycle_operation_pattern, operation_pattern, pair,
+    redeems, sentinel_redeem_key, tenant_key, DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP,
+    UPDATE_USER_OP,
 };
+pub use precise::MATCHED_BY;
+pub(crate) use precise::{pair_precise, DELETED_TIME};
 pub(crate) use sentinel::load_rule;
 pub use sentinel::Rule;

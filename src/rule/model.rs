@@ -4,6 +4,7 @@
 
 use polars::prelude::*;
 
+use super::columns::ev::kind;
 use super::columns::{ev, out, TENANT_KEY};
 use crate::time::NANOS_PER_SECOND;
 
@@ -11,6 +12,12 @@ use crate::time::NANOS_PER_SECOND;
 pub(crate) const CATEGORY: &str = "usermanagement";
 pub(crate) const INVITE_OP: &str = "invite external user";
 pub(crate) const REDEEM_OP: &str = "redeem external user invite";
+/// The guest's life cycle, read by `precise` only: a re-invite after its redemption was reset,
+/// the guest's deletion, and the user update that records its acceptance.
+pub(crate) const RESET_INVITE_OP: &str = "invite external user with reset invitation status";
+pub(crate) const DELETE_OPS: [&str; 3] =
+    ["delete user", "hard delete user", "delete external user"];
+pub(crate) const UPDATE_USER_OP: &str = "update user";
 
 /// KQL `=~ "UserManagement"` as an anchored case-insensitive regex: the polars filter and the
 /// late reader's per-dictionary-entry test are the same pattern.
@@ -21,6 +28,12 @@ pub(crate) fn category_pattern() -> String {
 /// `OperationName =~` either operation.
 pub(crate) fn operation_pattern() -> String {
     format!("(?i)^(?:{INVITE_OP}|{REDEEM_OP})$")
+}
+
+/// `OperationName =~` any operation of the guest's life cycle (`precise`).
+pub(crate) fn lifecycle_operation_pattern() -> String {
+    let [a, b, c] = DELETE_OPS;
+    format!("(?i)^(?:{INVITE_OP}|{REDEEM_OP}|{RESET_INVITE_OP}|{a}|{b}|{c}|{UPDATE_USER_OP})$")
 }
 
 /// The redeem text carries the guest UPN as `UPN: <upn>, Email: <mail>, …`.
@@ -49,7 +62,14 @@ pub(crate) fn invites(events: LazyFrame) -> LazyFrame {
 
 /// Every invite event, app-initiated ones included (for the data-quality counts).
 pub(crate) fn all_invites(events: LazyFrame) -> LazyFrame {
-    events.filter(col(ev::IS_INVITE)).select([
+    events
+        .filter(col(ev::KIND).eq(lit(kind::INVITE).cast(DataType::UInt32)))
+        .select(invite_exprs())
+}
+
+/// An invite's columns, as every reading reports them.
+pub(crate) fn invite_exprs() -> Vec<Expr> {
+    vec![
         col(ev::TENANT),
         col(ev::AAD_TENANT),
         col(ev::ID),
@@ -59,7 +79,7 @@ pub(crate) fn all_invites(events: LazyFrame) -> LazyFrame {
             .fill_null(lit(""))
             .alias(out::INVITE_INITIATOR),
         col(ev::INIT_IP).fill_null(lit("")).alias(out::IP_ADDRESS),
-    ])
+    ]
 }
 
 /// Successful redeem events with a non-empty `TargetResources[0].userPrincipalName`.
@@ -67,8 +87,8 @@ pub(crate) fn all_invites(events: LazyFrame) -> LazyFrame {
 pub(crate) fn redeems(events: LazyFrame) -> LazyFrame {
     events
         .filter(
-            col(ev::IS_INVITE)
-                .not()
+            col(ev::KIND)
+                .eq(lit(kind::REDEEM).cast(DataType::UInt32))
                 .and(col(ev::RESULT_OK))
                 .and(col(ev::TR_UPN).fill_null(lit("")).neq(lit(""))),
         )

@@ -20,6 +20,7 @@
 //! | `TenantId`      | `tenantId`, else `properties.tenantId`, else `resourceId` | `TenantId` (the workspace) |
 //! | `AADTenantId`   | the same as `TenantId` (a record has no workspace)        | `AADTenantId`   |
 //! | targets, initiator | `properties.targetResources`, `properties.initiatedBy` | `TargetResources`, `InitiatedBy` |
+//! | details         | `properties.additionalDetails`                            | `AdditionalDetails` |
 
 mod marks;
 mod prefilter;
@@ -35,7 +36,7 @@ use self::prefilter::Prefilter;
 use super::raw::{Gathered, Raw, Row};
 use super::scope::Scope;
 use crate::error::{Error, Result};
-use crate::rule::{category_pattern, operation_pattern};
+use crate::rule::category_pattern;
 use crate::time::parse_instant;
 
 /// What could not be read in one JSON object, counted, never fatal.
@@ -115,16 +116,23 @@ struct Matchers {
     operation: regex::Regex,
 }
 
-static MATCHERS: std::sync::OnceLock<std::result::Result<Matchers, String>> =
-    std::sync::OnceLock::new();
+type Built = std::sync::OnceLock<std::result::Result<Matchers, String>>;
 
-fn matchers() -> Result<&'static Matchers> {
-    let built = MATCHERS.get_or_init(|| {
+/// Invites and redeems; and the guest's whole life cycle (`Scope::lifecycle`).
+static PAIRS: Built = Built::new();
+static LIFECYCLE: Built = Built::new();
+
+fn matchers(scope: &Scope) -> Result<&'static Matchers> {
+    let once = match scope.lifecycle {
+        true => &LIFECYCLE,
+        false => &PAIRS,
+    };
+    let built = once.get_or_init(|| {
         let re = |p: String| regex::Regex::new(&p).map_err(|e| e.to_string());
         Ok(Matchers {
-            prefilter: Prefilter::new(),
+            prefilter: Prefilter::new(scope.lifecycle),
             category: re(category_pattern())?,
-            operation: re(operation_pattern())?,
+            operation: re(scope.operation_pattern())?,
         })
     });
     built.as_ref().map_err(|e| Error::Internal(e.clone()))
@@ -154,7 +162,7 @@ impl<'a> Scanner<'a> {
     fn new(scope: &'a Scope) -> Result<Self> {
         Ok(Scanner {
             scope,
-            m: matchers()?,
+            m: matchers(scope)?,
             out: Gathered::default(),
             quality: Quality::default(),
             rows: 0,
@@ -403,6 +411,7 @@ fn fields(v: &Value) -> Row {
                 result: scalar(p.get("result")),
                 targets: dynamic(p.get("targetResources")),
                 initiated: dynamic(p.get("initiatedBy")),
+                details: dynamic(p.get("additionalDetails")),
             }
         }
         None => Row {
@@ -415,6 +424,7 @@ fn fields(v: &Value) -> Row {
             result: scalar(v.get("Result")),
             targets: dynamic(v.get("TargetResources")),
             initiated: dynamic(v.get("InitiatedBy")),
+            details: dynamic(v.get("AdditionalDetails")),
         },
     }
 }
@@ -440,6 +450,10 @@ mod tests {
     use super::*;
     use crate::read::events::extract_raws;
     use crate::rule::columns::ev;
+
+    fn kind(df: &DataFrame) -> u32 {
+        df.column(ev::KIND).unwrap().u32().unwrap().get(0).unwrap()
+    }
 
     fn flag(df: &DataFrame, c: &str) -> bool {
         df.column(c).unwrap().bool().unwrap().get(0).unwrap()
@@ -500,7 +514,13 @@ mod tests {
             time,
             Some(parse_instant("2023-07-13T00:29:59.5100003Z").unwrap())
         );
-        assert!(flag(&e, ev::IS_INVITE));
+        assert_eq!(kind(&e), ev::kind::INVITE);
+        assert_eq!(one(&e, ev::TR_ID), "f416526a-17ee-4129-8ca9-f5ee55f69f34");
+        assert_eq!(
+            one(&e, ev::INVITATION_ID),
+            "65c7d12f-c6f3-44f0-8fad-4f57a1020484"
+        );
+        assert_eq!(one(&e, ev::INVITED_EMAIL), "oops360@gmail.com");
     }
 
     #[test]
@@ -544,7 +564,8 @@ mod tests {
         let e = events(redeem("r1", upn).as_bytes());
         assert_eq!(one(&e, ev::TENANT), "t1", "no tenantId: from resourceId");
         assert!(one(&e, ev::TR_DISPLAY).starts_with(&format!("UPN: {upn}, Email: ")));
-        assert!(!flag(&e, ev::IS_INVITE));
+        assert_eq!(kind(&e), ev::kind::REDEEM);
+        assert_eq!(one(&e, ev::TR_ID), "d042c4fe-5dd1-44a2-883a-eede6c10608f");
         assert!(flag(&e, ev::RESULT_OK));
         // No rule reads a redeem's initiator (as in the Parquet readers).
         assert_eq!(strings(&e, ev::INIT_UPN), [None]);

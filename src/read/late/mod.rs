@@ -36,7 +36,7 @@ use super::scope::Scope;
 use crate::archive::nanos_per_unit;
 use crate::error::{Error, Result};
 use crate::rule::columns::input;
-use crate::rule::{category_pattern, operation_pattern, INVITE_OP};
+use crate::rule::{category_pattern, INVITE_OP, RESET_INVITE_OP};
 
 /// The late reader declines: `why` goes to `--reader late`'s error.
 fn no<T>(why: impl Into<String>) -> Result<T> {
@@ -67,8 +67,15 @@ struct Scan<'a, F> {
     tenant_rows: BTreeMap<String, u64>,
     rows: u64,
     max_time: Option<i64>,
-    /// The object has the optional `AADTenantId` column.
+    /// The optional columns the object has.
+    optional: Optional,
+}
+
+/// Which optional columns an object has (each then a string column).
+#[derive(Debug, Clone, Copy)]
+struct Optional {
     aad_tenant: bool,
+    details: bool,
 }
 
 /// The late scan of row groups `groups`; `bytes` gives a column chunk's fetched bytes. Rows
@@ -81,14 +88,14 @@ pub(crate) fn scan(
     scope: &Scope,
 ) -> Result<Raw> {
     let pattern = |p: String| regex::Regex::new(&p).or_else(|e| no(e.to_string()));
-    let (scale, aad_tenant) = inferred_scale(meta)?;
+    let (scale, optional) = inferred_scale(meta)?;
     let mut s = Scan {
         bytes: &bytes,
         scope,
         scale,
-        aad_tenant,
+        optional,
         category: pattern(category_pattern())?,
-        operation: pattern(operation_pattern())?,
+        operation: pattern(scope.operation_pattern())?,
         cx: Cx::new()?,
         out: Gathered::default(),
         tenant_rows: BTreeMap::new(),
@@ -112,8 +119,9 @@ pub(crate) fn scan(
 
 /// ns per unit of `TimeGenerated` as polars would read it, after checking that every needed
 /// column has the type polars would give it, so that the events come out the same; and
-/// whether the object has the optional `AADTenantId` (then a string column too).
-fn inferred_scale(meta: &FileMetadata) -> Result<(i64, bool)> {
+/// which optional columns the object has (string columns too, else the late reader cannot read
+/// it).
+fn inferred_scale(meta: &FileMetadata) -> Result<(i64, Optional)> {
     let arrow =
         polars_parquet::arrow::read::infer_schema(meta).or_else(|e| no(format!("schema: {e}")))?;
     let schema = Schema::from_arrow_schema(&arrow);
@@ -122,10 +130,14 @@ fn inferred_scale(meta: &FileMetadata) -> Result<(i64, bool)> {
             return no(format!("`{name}` is not a string column"));
         }
     }
-    let aad_tenant = match schema.get(input::AAD_TENANT) {
-        None => false,
-        Some(DataType::String) => true,
-        Some(_) => return no(format!("`{}` is not a string column", input::AAD_TENANT)),
+    let has = |name: &str| match schema.get(name) {
+        None => Ok(false),
+        Some(DataType::String) => Ok(true),
+        Some(_) => no(format!("`{name}` is not a string column")),
+    };
+    let optional = Optional {
+        aad_tenant: has(input::AAD_TENANT)?,
+        details: has(input::ADDITIONAL_DETAILS)?,
     };
     let Some(DataType::Datetime(unit, _)) = schema.get(input::TIME_GENERATED) else {
         return no("`TimeGenerated` is not a timestamp");
@@ -137,7 +149,7 @@ fn inferred_scale(meta: &FileMetadata) -> Result<(i64, bool)> {
         TimeUnit::Microseconds => 1_000,
         TimeUnit::Nanoseconds => 1,
     };
-    Ok((scale, aad_tenant))
+    Ok((scale, optional))
 }
 
 impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
@@ -302,7 +314,7 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
     /// invites among them: only an invite's initiator matters (see `events::candidate_events`),
     /// so the pages holding only redeems are never decompressed.
     fn wide_columns(&mut self, rg: &RowGroupMetadata, hits: &[usize], op: &Values) -> Result<()> {
-        if self.aad_tenant {
+        if self.optional.aad_tenant {
             let v = self.strings(rg, input::AAD_TENANT, Want::Rows(hits))?;
             for j in 0..hits.len() {
                 let aad = opt_string(v.get(j), input::AAD_TENANT)?;
@@ -324,7 +336,10 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
         }
         let invite: Vec<bool> = (0..op.entries())
             .map(|k| {
-                utf8(op.entry(k), input::OPERATION_NAME).map(|s| s.to_lowercase() == INVITE_OP)
+                utf8(op.entry(k), input::OPERATION_NAME).map(|s| {
+                    let s = s.to_lowercase();
+                    s == INVITE_OP || s == RESET_INVITE_OP
+                })
             })
             .collect::<Result<_>>()?;
         let invites: Vec<usize> = hits
@@ -332,19 +347,36 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
             .copied()
             .filter(|&i| op.key_ok(i, &invite))
             .collect();
-        let v = self.strings(rg, input::INITIATED_BY, Want::Rows(&invites))?;
+        let initiated = self.spread(rg, input::INITIATED_BY, hits, &invites)?;
+        self.out.initiated.extend(initiated);
+        let details = match self.optional.details && self.scope.lifecycle {
+            true => self.spread(rg, input::ADDITIONAL_DETAILS, hits, &invites)?,
+            false => vec![None; hits.len()],
+        };
+        self.out.details.extend(details);
+        Ok(())
+    }
+
+    /// `name`'s values at `some` of the rows `hits` (both sorted), null at the other hits.
+    fn spread(
+        &mut self,
+        rg: &RowGroupMetadata,
+        name: &str,
+        hits: &[usize],
+        some: &[usize],
+    ) -> Result<Vec<Option<String>>> {
+        let v = self.strings(rg, name, Want::Rows(some))?;
         let mut next = 0;
+        let mut out = Vec::with_capacity(hits.len());
         for &i in hits {
-            if invites.get(next) == Some(&i) {
-                self.out
-                    .initiated
-                    .push(opt_string(v.get(next), input::INITIATED_BY)?);
+            if some.get(next) == Some(&i) {
+                out.push(opt_string(v.get(next), name)?);
                 next += 1;
             } else {
-                self.out.initiated.push(None);
+                out.push(None);
             }
         }
-        Ok(())
+        Ok(out)
     }
 }
 
