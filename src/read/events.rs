@@ -274,24 +274,27 @@ enum Dynamic {
     Absent,
 }
 
+/// `path` as a JSONPath (`$[0].key`).
+fn json_path(path: &[Step]) -> String {
+    let mut p = String::from("$");
+    for step in path {
+        match step {
+            Step::Index0 => p.push_str("[0]"),
+            Step::Key(k) => {
+                p.push('.');
+                p.push_str(k);
+            }
+        }
+    }
+    p
+}
+
 impl Dynamic {
     /// The value at `path` as a string (null when any step is missing), like KQL's
     /// `tostring(col[0].["key"])` before its null-to-"" conversion.
     fn field(&self, path: &[Step]) -> Expr {
         match self {
-            Dynamic::Json(e) => {
-                let mut p = String::from("$");
-                for step in path {
-                    match step {
-                        Step::Index0 => p.push_str("[0]"),
-                        Step::Key(k) => {
-                            p.push('.');
-                            p.push_str(k);
-                        }
-                    }
-                }
-                e.clone().str().json_path_match(lit(p))
-            }
+            Dynamic::Json(e) => e.clone().str().json_path_match(lit(json_path(path))),
             Dynamic::Nested(e, dtype) => nested_field(e.clone(), dtype, path),
             Dynamic::Absent => null_string(),
         }
@@ -303,17 +306,7 @@ impl Dynamic {
     fn find(&self, path: &[Step], key: &str, want: &str, value: &str) -> Expr {
         match self {
             Dynamic::Json(e) => {
-                let mut p = String::from("$");
-                for step in path {
-                    match step {
-                        Step::Index0 => p.push_str("[0]"),
-                        Step::Key(k) => {
-                            p.push('.');
-                            p.push_str(k);
-                        }
-                    }
-                }
-                p.push_str(&format!("[?(@.{key} == '{want}')].{value}"));
+                let p = format!("{}[?(@.{key} == '{want}')].{value}", json_path(path));
                 e.clone().str().json_path_match(lit(p))
             }
             Dynamic::Nested(e, dtype) => {

@@ -37,6 +37,8 @@ pub struct Audit {
     pub result: String,
     pub targets: String,
     pub initiated: String,
+    /// `AdditionalDetails` (JSON text); the column is written only when some row has one.
+    pub details: Option<String>,
 }
 
 pub fn ts(text: &str) -> i64 {
@@ -65,6 +67,7 @@ pub fn invite(tenant: &str, id: &str, time: &str, guest_upn: &str, by: &str) -> 
         initiated: format!(
             r#"{{"user":{{"id":"u1","userPrincipalName":"{by}","ipAddress":"203.0.113.7","roles":[]}}}}"#
         ),
+        details: None,
     }
 }
 
@@ -109,6 +112,74 @@ pub fn redeem_raw(tenant: &str, id: &str, time: &str, display: &str, upn: &str) 
         targets: serde_json::json!([{"id": "g1", "displayName": display, "type": "User", "userPrincipalName": upn}])
             .to_string(),
         initiated: r#"{"user":{"id":"g1","userPrincipalName":"guest@partner.example","ipAddress":"198.51.100.9"}}"#.into(),
+        details: None,
+    }
+}
+
+/// `a` about the guest object `object_id` (`TargetResources[0].id`).
+pub fn on_object(a: Audit, object_id: &str) -> Audit {
+    let mut t: serde_json::Value = serde_json::from_str(&a.targets).unwrap();
+    t[0]["id"] = object_id.into();
+    Audit {
+        targets: t.to_string(),
+        ..a
+    }
+}
+
+/// An invite carrying its `InvitationId` and `invitedUserEmailAddress` in `AdditionalDetails`,
+/// as real ones do (empty: left out).
+pub fn with_invitation(a: Audit, invitation_id: &str, email: &str) -> Audit {
+    let mut d = vec![serde_json::json!({"key": "oid", "value": "u1"})];
+    if !invitation_id.is_empty() {
+        d.push(serde_json::json!({"key": "InvitationId", "value": invitation_id}));
+    }
+    if !email.is_empty() {
+        d.push(serde_json::json!({"key": "invitedUserEmailAddress", "value": email}));
+    }
+    Audit {
+        details: Some(serde_json::Value::from(d).to_string()),
+        ..a
+    }
+}
+
+/// An admin resetting a guest's redemption: the same object, a new invitation.
+pub fn reset_invite(tenant: &str, id: &str, time: &str, guest_upn: &str, by: &str) -> Audit {
+    Audit {
+        operation: "Invite external user with reset invitation status".into(),
+        ..invite(tenant, id, time, guest_upn, by)
+    }
+}
+
+/// A user-management operation (`Delete user`, `Update user`…) on the object `object_id`.
+pub fn directory_op(tenant: &str, id: &str, time: &str, op: &str, object_id: &str) -> Audit {
+    Audit {
+        operation: op.into(),
+        targets: serde_json::json!([{"id": object_id, "type": "User", "modifiedProperties": []}])
+            .to_string(),
+        initiated: r#"{"user":{"id":"u1","userPrincipalName":"admin@contoso.com"}}"#.into(),
+        ..invite(tenant, id, time, "", "")
+    }
+}
+
+/// An "Update user" of `object_id` changing `property` from `old` to `new` (values as Entra
+/// writes them: JSON-array text such as `["Accepted"]`).
+pub fn update_user(
+    tenant: &str,
+    id: &str,
+    time: &str,
+    object_id: &str,
+    property: &str,
+    (old, new): (&str, &str),
+) -> Audit {
+    let a = directory_op(tenant, id, time, "Update user", object_id);
+    Audit {
+        targets: serde_json::json!([{"id": object_id, "type": "User", "modifiedProperties": [
+            {"displayName": property, "oldValue": old, "newValue": new},
+            {"displayName": "Included Updated Properties", "oldValue": null,
+             "newValue": format!("\"{property}\"")}
+        ]}])
+        .to_string(),
+        ..a
     }
 }
 
@@ -134,12 +205,20 @@ pub fn frame(rows: &[Audit]) -> DataFrame {
         s("LoggedByService", |_| "Core Directory".into()),
     ])
     .unwrap();
-    if rows.iter().all(|r| r.aad_tenant.is_none()) {
-        return df;
+    let mut df = df;
+    if rows.iter().any(|r| r.aad_tenant.is_some()) {
+        let aad: Vec<Option<&str>> = rows.iter().map(|r| r.aad_tenant.as_deref()).collect();
+        df = df
+            .hstack(&[Column::new("AADTenantId".into(), aad)])
+            .unwrap();
     }
-    let aad: Vec<Option<&str>> = rows.iter().map(|r| r.aad_tenant.as_deref()).collect();
-    df.hstack(&[Column::new("AADTenantId".into(), aad)])
-        .unwrap()
+    if rows.iter().any(|r| r.details.is_some()) {
+        let d: Vec<Option<&str>> = rows.iter().map(|r| r.details.as_deref()).collect();
+        df = df
+            .hstack(&[Column::new("AdditionalDetails".into(), d)])
+            .unwrap();
+    }
+    df
 }
 
 /// `rows`, each in the Entra tenant `aad` (a Log Analytics row's `AADTenantId`).
@@ -298,6 +377,17 @@ pub fn finding_ids(out: &Path) -> Vec<String> {
 
 pub fn intended(rows: &[Audit]) -> Vec<String> {
     let (_d, out) = run_rows(rows, &Opts::default());
+    finding_ids(&out)
+}
+
+pub fn precise(rows: &[Audit]) -> Vec<String> {
+    let (_d, out) = run_rows(
+        rows,
+        &Opts {
+            semantics: Semantics::Precise,
+            ..Opts::default()
+        },
+    );
     finding_ids(&out)
 }
 

@@ -69,6 +69,9 @@ fn diagnostic(a: &Audit, i: usize) -> String {
     if i.is_multiple_of(2) {
         r["tenantId"] = a.tenant.clone().into();
     }
+    if let Some(d) = &a.details {
+        r["properties"]["additionalDetails"] = value(d);
+    }
     r.to_string()
 }
 
@@ -82,7 +85,7 @@ fn exported(a: &Audit, i: usize) -> String {
             Value::from(t)
         }
     };
-    json!({
+    let mut r = json!({
         "TenantId": a.tenant,
         "AADTenantId": a.aad_tenant,
         "TimeGenerated": a.time,
@@ -93,8 +96,11 @@ fn exported(a: &Audit, i: usize) -> String {
         "TargetResources": dynamic(&a.targets),
         "InitiatedBy": dynamic(&a.initiated),
         "Type": "AuditLogs",
-    })
-    .to_string()
+    });
+    if let Some(d) = &a.details {
+        r["AdditionalDetails"] = dynamic(d);
+    }
+    r.to_string()
 }
 
 /// The folders of an hour, as Azure Monitor names them.

@@ -16,6 +16,7 @@ mod json;
 mod killed;
 mod layouts;
 mod notebooks;
+mod precise;
 mod reader;
 mod replay;
 mod semantics;
