@@ -11,8 +11,9 @@ use crate::progress::Progress;
 use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
 use crate::rule::{
-    by_tenant, deleted_guests, event_counts, finding_order, findings, split_suppressed,
-    tenant_keys, time_to_redeem, Semantics, TenantKey, Window,
+    by_tenant, deleted_guests, event_counts, finding_order, findings, precise_counts,
+    split_suppressed, tenant_keys, time_to_redeem, with_precise_counts, Semantics, TenantKey,
+    Window,
 };
 use crate::time::{format_instant, parse_instant, Laps};
 
@@ -366,6 +367,10 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
     let join_seconds = laps.lap();
     let ttr = time_to_redeem(events, as_of, job.semantics)?;
     let baseline = by_tenant(&ttr, &s.keys)?;
+    let baseline = match job.semantics {
+        Semantics::Precise => with_precise_counts(baseline, precise_counts(events, as_of)?)?,
+        _ => baseline,
+    };
     let baseline_seconds = laps.lap();
     let evaluated = Evaluated {
         window,

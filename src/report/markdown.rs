@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use polars::prelude::*;
 
 use super::frames::{ints, strings};
-use super::summary::{ExclusionSummary, Summary};
+use super::summary::{ExclusionSummary, PreciseCounts, Summary};
 use super::text::{code_cell, one_line};
 use crate::analysis::{Replay, Sweep};
 use crate::error::Result;
 use crate::rule::columns::out;
-use crate::rule::{Semantics, Window};
+use crate::rule::{Semantics, Window, DELETED_RULE};
 use crate::time::{format_duration, format_instant, NANOS_PER_SECOND};
 
 /// One tenant's share of everything a run produced.
@@ -77,11 +77,25 @@ pub(super) fn markdown(v: &TenantView) -> Result<String> {
     let mut md = String::new();
     header(&mut md, v);
     findings_section(&mut md, v.findings)?;
-    if let (Some(gone), Some(ex)) = (v.suppressed, &v.summary.exclusions) {
+    let (excluded, deleted) = match v.suppressed {
+        Some(gone) => {
+            let deleted = || col(out::RULE).eq(lit(DELETED_RULE));
+            let part = |p: Expr| gone.clone().lazy().filter(p).collect();
+            (Some(part(deleted().not())?), Some(part(deleted())?))
+        }
+        None => (None, None),
+    };
+    if let (Some(gone), Some(ex)) = (&excluded, &v.summary.exclusions) {
         suppressed_section(&mut md, gone, ex)?;
+    }
+    if let (Some(gone), Semantics::Precise) = (&deleted, v.summary.semantics) {
+        deleted_section(&mut md, gone)?;
     }
     let _ = writeln!(md, "\n## Baseline of time to redeem\n");
     let _ = writeln!(md, "{}", baseline_line(v.by_tenant)?);
+    if let Some(p) = PreciseCounts::of_row(v.by_tenant, 0)? {
+        let _ = writeln!(md, "\n{}", pairing_line(&p));
+    }
     if let Some(r) = &v.replay {
         replay_timeline(&mut md, r)?;
         replay_longest(&mut md, r.alerts)?;
@@ -430,6 +444,54 @@ fn sweep_suggestion(md: &mut String, v: &SweepView) -> Result<()> {
                 "No threshold suggested: no invite of this tenant was redeemed up to T."
             );
         }
+    }
+    Ok(())
+}
+
+/// `precise`: how the baseline's pairs were made.
+fn pairing_line(p: &PreciseCounts) -> String {
+    let by = |k: &str| p.pairs_by.get(k).copied().unwrap_or(0);
+    format!(
+        "Pairs by the strongest key matched: object id {}, invitation {}, UPN {}, email {}, \
+         accepting user update {}. Pairing on UPN text alone would have left {} of them \
+         pending; {} have no redeem record in the archive (only the update accepting them). \
+         Pending invites to guests deleted since: {}.",
+        by("object_id"),
+        by("invitation_id"),
+        by("upn"),
+        by("email"),
+        by("user_state"),
+        p.missed_by_upn,
+        p.lost_redeem_records,
+        p.deleted_guests
+    )
+}
+
+/// `precise`: the invites that would be findings but for the deletion of their guest.
+fn deleted_section(md: &mut String, gone: &DataFrame) -> Result<()> {
+    let _ = writeln!(
+        md,
+        "\n## Invites to deleted guests ({})\n\nThe guest object was deleted after the invite: no one can redeem it any more. Not findings; listed in `suppressed.parquet` with the deletion.\n",
+        gone.height()
+    );
+    if gone.height() == 0 {
+        return Ok(());
+    }
+    let (upn, who, why) = (
+        strings(gone, out::TARGET_UPN)?,
+        strings(gone, out::INVITE_INITIATOR)?,
+        strings(gone, out::REASON)?,
+    );
+    let t = ints(gone, out::INVITE_TIME)?;
+    let _ = writeln!(
+        md,
+        "| Guest (TargetUPN) | Account (InviteInitiator) | Invited | Deletion |\n|---|---|---|---|"
+    );
+    for i in 0..gone.height() {
+        row(
+            md,
+            &[code(&upn[i]), code(&who[i]), instant(t[i]), why[i].clone()],
+        );
     }
     Ok(())
 }

@@ -11,7 +11,10 @@ use crate::error::Result;
 use crate::job::RunJob;
 use crate::read::{Extracted, ScanMetrics};
 use crate::rule::columns::out;
-use crate::rule::{counts as event, exclusion_counts, Exclusions, Rule, Semantics, Window};
+use crate::rule::{
+    counts as event, exclusion_counts, Exclusions, Rule, Semantics, Window, DELETED_RULE,
+    MATCHED_BY,
+};
 use crate::time::{format_instant, millis, NANOS_PER_SECOND};
 
 /// Per-tenant counts in `summary.json` and on stdout.
@@ -31,6 +34,52 @@ pub struct TenantCounts {
     pub app_initiated_invites: u64,
     pub invites_without_upn: u64,
     pub redeems_without_upn: u64,
+    /// `precise` only: how the baseline's pairs were made, and the deleted guests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precise: Option<PreciseCounts>,
+}
+
+/// What the `precise` reading saw over the baseline (every invite up to T).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PreciseCounts {
+    /// Redeemed invites by the key that named the pair (`MatchedBy`), zeros included.
+    pub pairs_by: BTreeMap<String, u64>,
+    /// Redeemed invites no redeem matched by UPN text: UPN pairing alone leaves them pending.
+    pub missed_by_upn: u64,
+    /// Redeemed invites with no redeem record at all, only an update accepting them.
+    pub lost_redeem_records: u64,
+    /// Pending invites whose guest object was deleted since (never findings).
+    pub deleted_guests: u64,
+}
+
+impl PreciseCounts {
+    fn add(&mut self, other: &PreciseCounts) {
+        for (k, v) in &other.pairs_by {
+            *self.pairs_by.entry(k.clone()).or_default() += v;
+        }
+        self.missed_by_upn += other.missed_by_upn;
+        self.lost_redeem_records += other.lost_redeem_records;
+        self.deleted_guests += other.deleted_guests;
+    }
+
+    /// Row `i` of a `baseline/by_tenant` frame, when it has the `precise` columns.
+    pub(crate) fn of_row(by_tenant: &DataFrame, i: usize) -> Result<Option<PreciseCounts>> {
+        if by_tenant.column(out::MISSED_BY_UPN).is_err() {
+            return Ok(None);
+        }
+        let at =
+            |c: &str| -> Result<u64> { Ok(counts(by_tenant, c)?.get(i).copied().unwrap_or(0)) };
+        let mut pairs_by = BTreeMap::new();
+        for (name, c) in MATCHED_BY.iter().zip(out::PAIRS_BY) {
+            pairs_by.insert(name.to_string(), at(c)?);
+        }
+        Ok(Some(PreciseCounts {
+            pairs_by,
+            missed_by_upn: at(out::MISSED_BY_UPN)?,
+            lost_redeem_records: at(out::LOST_REDEEM_RECORDS)?,
+            deleted_guests: at(out::DELETED_GUESTS)?,
+        }))
+    }
 }
 
 /// Wall time of each stage (listing, scan, join, baseline, write). Within the scan:
@@ -73,6 +122,9 @@ pub struct Summary {
     pub invites_without_upn: u64,
     pub redeems_without_upn: u64,
     pub unparseable_json: u64,
+    /// `precise` only: the tenants' counts added up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precise: Option<PreciseCounts>,
     pub tenants: BTreeMap<String, TenantCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplaySummary>,
@@ -166,6 +218,14 @@ impl Summary {
             unparseable_json: x.unparseable_json,
             suppressed: sum(|c| c.suppressed),
             exclusions,
+            precise: per_tenant.values().filter_map(|c| c.precise.as_ref()).fold(
+                None,
+                |acc: Option<PreciseCounts>, c| {
+                    let mut acc = acc.unwrap_or_default();
+                    acc.add(c);
+                    Some(acc)
+                },
+            ),
             tenants: per_tenant,
             replay: None,
             sweep: None,
@@ -214,6 +274,9 @@ fn per_tenant(
         if let Some(c) = per.get_mut(t) {
             c.baseline_redeemed += red[i];
             c.baseline_pending += pen[i];
+            if let Some(p) = PreciseCounts::of_row(b, i)? {
+                c.precise.get_or_insert_with(Default::default).add(&p);
+            }
             if !entra[i].is_empty() {
                 c.entra_tenants.push(entra[i].clone());
             }
@@ -225,8 +288,10 @@ fn per_tenant(
         }
     }
     if let Some(gone) = e.suppressed {
-        for t in strings(gone, out::TENANT)? {
-            if let Some(c) = per.get_mut(&t) {
+        // Invites to deleted guests are set apart by `precise`, not by an exclusion.
+        let rules = strings(gone, out::RULE)?;
+        for (t, r) in strings(gone, out::TENANT)?.iter().zip(rules) {
+            if let Some(c) = per.get_mut(t).filter(|_| r != DELETED_RULE) {
                 c.suppressed += 1;
             }
         }

@@ -160,3 +160,32 @@ pub fn by_tenant(ttr: &DataFrame, keys: &[TenantKey]) -> Result<DataFrame> {
         .sort(TENANT_KEY, SortMultipleOptions::default())
         .collect()?)
 }
+
+/// `by_tenant` with the `precise` counts (`precise::precise_counts`) of each tenant key, zero
+/// where it has none.
+pub(crate) fn with_precise_counts(by_tenant: DataFrame, counts: DataFrame) -> Result<DataFrame> {
+    let names: Vec<&str> = out::PAIRS_BY
+        .into_iter()
+        .chain([
+            out::MISSED_BY_UPN,
+            out::LOST_REDEEM_RECORDS,
+            out::DELETED_GUESTS,
+        ])
+        .collect();
+    Ok(by_tenant
+        .lazy()
+        .join(
+            counts.lazy(),
+            tenant_key(),
+            tenant_key(),
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(TENANT_KEY, SortMultipleOptions::default())
+        .with_columns(
+            names
+                .iter()
+                .map(|n| col(*n).cast(DataType::Int64).fill_null(lit(0i64)))
+                .collect::<Vec<_>>(),
+        )
+        .collect()?)
+}

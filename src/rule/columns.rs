@@ -160,6 +160,19 @@ pub mod out {
         REDEEM_TIME,
         TIME_TO_REDEEM_SECONDS,
     ];
+    /// `precise` only, in `baseline/by_tenant.parquet`: pairs by the key that named them (in
+    /// `rule::MATCHED_BY`'s order), pairs whose redemption no UPN text matched, pairs with no
+    /// redeem record (an accepting update only), and pending invites to deleted guests.
+    pub const PAIRS_BY: [&str; 5] = [
+        "PairsByObjectId",
+        "PairsByInvitationId",
+        "PairsByUpn",
+        "PairsByEmail",
+        "PairsByUserState",
+    ];
+    pub const MISSED_BY_UPN: &str = "MissedByUpn";
+    pub const LOST_REDEEM_RECORDS: &str = "LostRedeemRecords";
+    pub const DELETED_GUESTS: &str = "DeletedGuests";
     pub const INVITES: &str = "Invites";
     pub const REDEEMED: &str = "Redeemed";
     pub const PENDING: &str = "Pending";

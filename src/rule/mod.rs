@@ -12,7 +12,7 @@ mod precise;
 mod sentinel;
 
 pub use baseline::{by_tenant, tenant_keys, time_to_redeem, TenantKey};
-pub(crate) use baseline::{key_labels, tenant_frame};
+pub(crate) use baseline::{key_labels, tenant_frame, with_precise_counts};
 pub use config::{Config, Params};
 pub(crate) use detect::{counts, deleted_guests, event_counts};
 pub use detect::{findings, Semantics, Window, DELETED_RULE};
@@ -24,6 +24,6 @@ pub(crate) use model::{
     UPDATE_USER_OP,
 };
 pub use precise::MATCHED_BY;
-pub(crate) use precise::{pair_precise, DELETED_TIME};
+pub(crate) use precise::{pair_precise, precise_counts, DELETED_TIME};
 pub(crate) use sentinel::load_rule;
 pub use sentinel::Rule;

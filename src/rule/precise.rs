@@ -26,6 +26,10 @@ const WHICH: &str = "_which";
 const KEY: &str = "_key";
 /// The index into [`MATCHED_BY`] a match counts as.
 const STRENGTH: &str = "_strength";
+/// Some redeem record matched the invite (not only an accepting update).
+const REDEEM_RECORD: &str = "_redeem_record";
+/// Some redeem matched it by UPN (as `intended` would have).
+const UPN_MATCH: &str = "_upn_match";
 
 /// A part of a redeem's `UPN: …, Email: …, InvitationId: …` text: from `displayName`, else
 /// from `userPrincipalName` (where some archives put the text).
@@ -141,6 +145,8 @@ fn first_redemptions(inv: LazyFrame, events: LazyFrame) -> PolarsResult<LazyFram
         .filter(col(out::REDEEM_TIME).gt_eq(col(out::INVITE_TIME)))
         .group_by([col(ROW)])
         .agg([
+            col(STRENGTH).lt(lit(4u32)).any(true).alias(REDEEM_RECORD),
+            col(STRENGTH).eq(lit(2u32)).any(true).alias(UPN_MATCH),
             col(out::REDEEM_TIME).min(),
             col(STRENGTH)
                 .sort_by(
@@ -182,7 +188,8 @@ fn first_deletions(inv: LazyFrame, events: LazyFrame) -> LazyFrame {
 
 /// The precise pairing at T: every invite (both kinds) with a user initiator and a UPN, with
 /// its earliest redemption at or after it and at or before T (`RedeemTime`, null while
-/// pending), `TimeToRedeemSeconds`, `MatchedBy`, and [`DELETED_TIME`].
+/// pending), `TimeToRedeemSeconds`, `MatchedBy`, and [`DELETED_TIME`] (and two flags for
+/// [`precise_counts`]).
 pub(crate) fn pair_precise(events: LazyFrame, as_of: i64) -> PolarsResult<LazyFrame> {
     let events = events.filter(col(ev::TIME).lt_eq(lit(as_of)));
     let inv = precise_invites(events.clone());
@@ -210,6 +217,8 @@ pub(crate) fn pair_precise(events: LazyFrame, as_of: i64) -> PolarsResult<LazyFr
             seconds_between(col(out::REDEEM_TIME), col(out::INVITE_TIME))
                 .alias(out::TIME_TO_REDEEM_SECONDS),
             matched_by.alias(out::MATCHED_BY),
+            col(REDEEM_RECORD).fill_null(lit(false)),
+            col(UPN_MATCH).fill_null(lit(false)),
         ])
         .drop(cols([
             ROW,
@@ -218,4 +227,37 @@ pub(crate) fn pair_precise(events: LazyFrame, as_of: i64) -> PolarsResult<LazyFr
             ev::INVITATION_ID,
             ev::INVITED_EMAIL,
         ])))
+}
+
+/// Per tenant key, the `precise` counts of `baseline/by_tenant.parquet` (`out::PAIRS_BY`…):
+/// how each pair was made, what UPN text alone would have missed, the redemptions the archive
+/// holds no redeem record of, and the pending invites to deleted guests.
+pub(crate) fn precise_counts(events: &DataFrame, as_of: i64) -> PolarsResult<DataFrame> {
+    let redeemed = || col(out::REDEEM_TIME).is_not_null();
+    let count = |e: Expr, name: &str| e.cast(DataType::UInt64).sum().alias(name);
+    let mut aggs: Vec<Expr> = MATCHED_BY
+        .iter()
+        .zip(out::PAIRS_BY)
+        .map(|(by, name)| {
+            count(
+                col(out::MATCHED_BY).eq(lit(*by)).fill_null(lit(false)),
+                name,
+            )
+        })
+        .collect();
+    aggs.extend([
+        count(redeemed().and(col(UPN_MATCH).not()), out::MISSED_BY_UPN),
+        count(
+            redeemed().and(col(REDEEM_RECORD).not()),
+            out::LOST_REDEEM_RECORDS,
+        ),
+        count(
+            redeemed().not().and(col(DELETED_TIME).is_not_null()),
+            out::DELETED_GUESTS,
+        ),
+    ]);
+    pair_precise(events.clone().lazy(), as_of)?
+        .group_by(tenant_key())
+        .agg(aggs)
+        .collect()
 }

@@ -603,3 +603,32 @@ fn reset_ids(archive: &Path) -> Vec<String> {
     }
     ids
 }
+
+#[test]
+fn summary_and_report_count_pairs_by_key_lost_records_and_deleted_guests() {
+    let (_d, out) = run_rows(&life_cycle(), &opts());
+    let s = summary(&out);
+    let want = serde_json::json!({
+        "pairs_by": {"object_id": 0, "invitation_id": 1, "upn": 0, "email": 1, "user_state": 1},
+        "missed_by_upn": 3,
+        "lost_redeem_records": 1,
+        "deleted_guests": 1,
+    });
+    assert_eq!(s["precise"], want, "{s}");
+    assert_eq!(s["tenants"][A]["precise"], want);
+    // The deleted guest's invite is no exclusion's suppression.
+    assert_eq!(
+        (s["findings"].clone(), s["suppressed"].clone()),
+        (2.into(), 0.into())
+    );
+    let md = std::fs::read_to_string(out.join("tenant=tenant-a/report.md")).unwrap();
+    assert!(md.contains("Pairs by the strongest key matched: object id 0, invitation 1, UPN 0, email 1, accepting user update 1."), "{md}");
+    assert!(md.contains("## Invites to deleted guests (1)"), "{md}");
+    assert!(
+        md.contains("guest object deleted at 2026-02-23T00:00:00.000Z"),
+        "{md}"
+    );
+    // Neither block in the other readings.
+    let (_d, out) = run_rows(&life_cycle(), &Opts::default());
+    assert!(summary(&out).get("precise").is_none());
+}
