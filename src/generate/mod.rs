@@ -12,6 +12,7 @@
 
 mod frame;
 mod json;
+mod life;
 mod rows;
 pub mod scenario;
 mod story;

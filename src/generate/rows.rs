@@ -139,11 +139,12 @@ pub(super) const PARTNERS: [&str; 8] = [
 ];
 
 /// Noise operations: (category, operation, service, type). The first is a near miss of the
-/// invite operation and must never count as one.
+/// invite operation and must never count as one (reset re-invites, which `precise` reads, are
+/// told with their guests' stories).
 pub(super) const NOISE: [(&str, &str, &str, &str); 9] = [
     (
         "UserManagement",
-        "Invite external user with reset invitation status",
+        "Invite internal user to B2B collaboration",
         "Invited Users",
         "Update",
     ),

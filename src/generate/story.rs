@@ -3,9 +3,10 @@
 //! stream, in a fixed order: the same seed gives the same archive, byte for byte.
 
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::life::LIFE_CYCLE_SEED;
 use super::rows::{
     app_initiator, details, drift, event_id, guid, ip, prop, target, user_initiator, Row, Tenant,
     DAY, FIRST, HOUR, LAST, MIN, MS, PARTNERS, SEC,
@@ -25,6 +26,9 @@ pub(super) fn guest_events(
         rows: Vec::new(),
         end,
     };
+    // The life-cycle cases `precise` reads draw from a stream of their own: the other events
+    // stay what the same seed always gave.
+    let mut side = ChaCha8Rng::seed_from_u64(spec.seed ^ LIFE_CYCLE_SEED);
     let mut serial = 0u64;
     for day in 0..spec.days as i64 {
         for (t, tenant) in tenants.iter().enumerate() {
@@ -33,7 +37,9 @@ pub(super) fn guest_events(
             for _ in 0..whole + extra {
                 serial += 1;
                 let at = start + day * DAY + rng.gen_range(0..DAY / MS) * MS;
-                g.story(rng, tenant, t, at, serial);
+                let start = g.rows.len();
+                let s = g.story(rng, tenant, t, at, serial);
+                g.life_cycle(&mut side, &s, tenant, start);
             }
         }
     }
@@ -41,28 +47,35 @@ pub(super) fn guest_events(
 }
 
 /// The stories told so far.
-struct Guests {
+pub(super) struct Guests {
     /// (upn, email) of every guest invited in some tenant.
     shared: Vec<(String, String)>,
-    rows: Vec<Row>,
+    pub(super) rows: Vec<Row>,
     /// End of the period: no redeem is written after it.
-    end: i64,
+    pub(super) end: i64,
 }
 
 /// One guest invited into one tenant, and how the invite looks.
-struct Story {
-    t: usize,
-    upn: String,
-    email: String,
-    admin: String,
-    admin_ip: String,
-    guest_id: String,
-    app_initiated: bool,
+pub(super) struct Story {
+    pub(super) t: usize,
+    pub(super) upn: String,
+    pub(super) email: String,
+    pub(super) admin: String,
+    pub(super) admin_ip: String,
+    pub(super) guest_id: String,
+    pub(super) app_initiated: bool,
     no_upn: bool,
 }
 
 impl Guests {
-    fn story(&mut self, rng: &mut ChaCha8Rng, tenant: &Tenant, t: usize, at: i64, serial: u64) {
+    fn story(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        tenant: &Tenant,
+        t: usize,
+        at: i64,
+        serial: u64,
+    ) -> Story {
         let s = Story::new(rng, tenant, t, serial, &mut self.shared);
         self.rows.push(s.invite(rng, at, &s.admin));
         // A re-invite a few days later (same guest, possibly another admin).
@@ -92,6 +105,7 @@ impl Guests {
             let when = at + rng.gen_range(1..48) * HOUR;
             redeem(rng, when, false);
         }
+        s
     }
 }
 
@@ -144,7 +158,7 @@ impl Story {
         }
     }
 
-    fn invite(&self, rng: &mut ChaCha8Rng, when: i64, by: &str) -> Row {
+    pub(super) fn invite(&self, rng: &mut ChaCha8Rng, when: i64, by: &str) -> Row {
         let corr = guid(rng);
         let initiated = if self.app_initiated {
             app_initiator(&guid(rng), "Microsoft Teams Services", &guid(rng))
@@ -177,7 +191,13 @@ impl Story {
     }
 
     /// A redeem (and, when it succeeded, the user update that comes with it).
-    fn redeem(&self, rng: &mut ChaCha8Rng, when: i64, ok: bool, guest_ip: &str) -> Vec<Row> {
+    pub(super) fn redeem(
+        &self,
+        rng: &mut ChaCha8Rng,
+        when: i64,
+        ok: bool,
+        guest_ip: &str,
+    ) -> Vec<Row> {
         let corr = guid(rng);
         let targets = self.redeem_targets(rng);
         let mut out = vec![Row {
@@ -215,7 +235,7 @@ impl Story {
                     None,
                     "User",
                     Some(&self.upn),
-                    &prop("UserState", "\"PendingAcceptance\"", "\"Accepted\""),
+                    &prop("UserState", r#"["PendingAcceptance"]"#, r#"["Accepted"]"#),
                 ),
                 initiated: user_initiator(&guid(rng), &self.email, guest_ip),
                 details: details(&[]),
