@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::rule::columns::ev::kind;
 use crate::rule::columns::{ev, input};
 use crate::rule::{
-    category_pattern, DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP, UPDATE_USER_OP,
+    category_pattern, DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP, UPDATE_USER_OP, USER_STATE,
 };
 
 /// The rows that are invite or redeem candidates, within the scope.
@@ -31,6 +31,20 @@ pub(super) fn predicate(cols: &Columns, scope: &Scope) -> Expr {
                 .str()
                 .contains(lit(scope.operation_pattern()), true),
         );
+    // An "Update user" that does not mention `UserState` accepts nothing: left out before its
+    // JSON is read.
+    let candidate = match (scope.lifecycle, &cols.targets) {
+        (true, Dynamic::Json(targets)) => candidate.and(
+            cols.operation
+                .clone()
+                .str()
+                .to_lowercase()
+                .neq(lit(UPDATE_USER_OP))
+                .or(targets.clone().str().contains_literal(lit(USER_STATE)))
+                .fill_null(lit(false)),
+        ),
+        _ => candidate,
+    };
     match scope.rows(&cols.tenant, &cols.time) {
         Some(rows) => candidate.and(rows),
         None => candidate,

@@ -21,7 +21,7 @@ pub(crate) use exclude::{counts as exclusion_counts, split as split_suppressed, 
 pub(crate) use model::{
     category_pattern, finding_order, invites, lifecycle_operation_pattern, operation_pattern, pair,
     redeems, sentinel_redeem_key, tenant_key, DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP,
-    UPDATE_USER_OP,
+    UPDATE_USER_OP, USER_STATE,
 };
 pub use precise::MATCHED_BY;
 pub(crate) use precise::{pair_precise, precise_counts, DELETED_TIME};

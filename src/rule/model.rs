@@ -18,6 +18,9 @@ pub(crate) const RESET_INVITE_OP: &str = "invite external user with reset invita
 pub(crate) const DELETE_OPS: [&str; 3] =
     ["delete user", "hard delete user", "delete external user"];
 pub(crate) const UPDATE_USER_OP: &str = "update user";
+/// The modified property an accepting "Update user" changes: an update whose
+/// `TargetResources` do not hold these bytes accepts nothing (JSON escapes aside).
+pub(crate) const USER_STATE: &str = "UserState";
 
 /// KQL `=~ "UserManagement"` as an anchored case-insensitive regex: the polars filter and the
 /// late reader's per-dictionary-entry test are the same pattern.

@@ -25,7 +25,7 @@
 use memchr::memmem::Finder;
 
 use super::marks::Kind;
-use crate::rule::{DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP, UPDATE_USER_OP};
+use crate::rule::{DELETE_OPS, INVITE_OP, REDEEM_OP, RESET_INVITE_OP, UPDATE_USER_OP, USER_STATE};
 
 /// What the names of invites and redeems share, the anchor of their search.
 const COMMON: &[u8] = b"external user";
@@ -41,9 +41,6 @@ pub(crate) struct Prefilter {
     /// The other names (the life cycle's `… user`): the space before `user` anchors them.
     by_space: Vec<(usize, &'static [u8])>,
 }
-
-/// A line holding the name "update user" matters only if it records `UserState`.
-const USER_STATE: &[u8] = b"UserState";
 
 impl Prefilter {
     /// The prefilter for invites and redeems, or (`lifecycle`) for every operation of the
@@ -113,7 +110,7 @@ fn whole_string_at(
                     && w.get(1..=name.len())
                         .is_some_and(|n| n.eq_ignore_ascii_case(name))
             }) && (name != UPDATE_USER_OP.as_bytes()
-                || memchr::memmem::find(line, USER_STATE).is_some())
+                || memchr::memmem::find(line, USER_STATE.as_bytes()).is_some())
         })
     })
 }

@@ -36,7 +36,7 @@ use super::scope::Scope;
 use crate::archive::nanos_per_unit;
 use crate::error::{Error, Result};
 use crate::rule::columns::input;
-use crate::rule::{category_pattern, INVITE_OP, RESET_INVITE_OP};
+use crate::rule::{category_pattern, INVITE_OP, RESET_INVITE_OP, UPDATE_USER_OP, USER_STATE};
 
 /// The late reader declines: `why` goes to `--reader late`'s error.
 fn no<T>(why: impl Into<String>) -> Result<T> {
@@ -69,6 +69,8 @@ struct Scan<'a, F> {
     max_time: Option<i64>,
     /// The optional columns the object has.
     optional: Optional,
+    /// `TargetResources` of this row group's candidates, when already read (to cut updates).
+    targets: Option<Vec<Option<String>>>,
 }
 
 /// Which optional columns an object has (each then a string column).
@@ -94,6 +96,7 @@ pub(crate) fn scan(
         scope,
         scale,
         optional,
+        targets: None,
         category: pattern(category_pattern())?,
         operation: pattern(scope.operation_pattern())?,
         cx: Cx::new()?,
@@ -218,6 +221,10 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
             }
             hits = kept;
         }
+        self.targets = None;
+        if self.scope.lifecycle {
+            self.cut_updates(rg, &op, &mut hits)?;
+        }
         if hits.is_empty() {
             return Ok(());
         }
@@ -234,6 +241,40 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
                 .push(opt_string(op.get(i), input::OPERATION_NAME)?);
         }
         self.wide_columns(rg, &hits, &op)
+    }
+
+    /// Drops the "Update user" candidates whose `TargetResources` do not mention `UserState`:
+    /// only an update of it can accept an invitation, and real tenants update users all day.
+    /// The candidates' `TargetResources` are read here once, for [`Self::wide_columns`] too.
+    fn cut_updates(
+        &mut self,
+        rg: &RowGroupMetadata,
+        op: &Values,
+        hits: &mut Vec<usize>,
+    ) -> Result<()> {
+        let update: Vec<bool> = (0..op.entries())
+            .map(|k| {
+                utf8(op.entry(k), input::OPERATION_NAME)
+                    .map(|s| s.eq_ignore_ascii_case(UPDATE_USER_OP))
+            })
+            .collect::<Result<_>>()?;
+        if !hits.iter().any(|&i| op.key_ok(i, &update)) {
+            return Ok(());
+        }
+        let v = self.strings(rg, input::TARGET_RESOURCES, Want::Rows(hits))?;
+        let finder = memchr::memmem::Finder::new(USER_STATE.as_bytes());
+        let (mut kept, mut targets) = (Vec::new(), Vec::new());
+        for (j, &i) in hits.iter().enumerate() {
+            let t = v.get(j);
+            if op.key_ok(i, &update) && t.is_none_or(|b| finder.find(b).is_none()) {
+                continue;
+            }
+            kept.push(i);
+            targets.push(opt_string(t, input::TARGET_RESOURCES)?);
+        }
+        *hits = kept;
+        self.targets = Some(targets);
+        Ok(())
     }
 
     /// Drops candidates of tenants out of scope (decided once per dictionary entry).
@@ -323,12 +364,22 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
         } else {
             self.out.aad_tenant.extend(hits.iter().map(|_| None));
         }
-        for name in [input::ID, input::RESULT, input::TARGET_RESOURCES] {
+        match self.targets.take() {
+            Some(read) => self.out.targets.extend(read),
+            None => {
+                let v = self.strings(rg, input::TARGET_RESOURCES, Want::Rows(hits))?;
+                for j in 0..hits.len() {
+                    self.out
+                        .targets
+                        .push(opt_string(v.get(j), input::TARGET_RESOURCES)?);
+                }
+            }
+        }
+        for name in [input::ID, input::RESULT] {
             let v = self.strings(rg, name, Want::Rows(hits))?;
             let dst = match name {
                 input::ID => &mut self.out.id,
-                input::RESULT => &mut self.out.result,
-                _ => &mut self.out.targets,
+                _ => &mut self.out.result,
             };
             for j in 0..hits.len() {
                 dst.push(opt_string(v.get(j), name)?);
