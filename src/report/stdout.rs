@@ -42,6 +42,13 @@ pub fn stdout_table(s: &Summary) -> String {
             per.join(", ")
         );
     }
+    if let Some(p) = &s.precise {
+        let _ = writeln!(
+            t,
+            "{} invite(s) to deleted guests set apart (in suppressed.parquet, not findings)",
+            p.set_apart
+        );
+    }
     let _ = writeln!(
         t,
         "{} finding(s) at {} ({} semantics, lookback {}, threshold {})",

@@ -50,6 +50,9 @@ pub struct PreciseCounts {
     pub lost_redeem_records: u64,
     /// Pending invites whose guest object was deleted since (never findings).
     pub deleted_guests: u64,
+    /// Of those, the ones in the window, which would be findings: set apart with the
+    /// suppressed invites (rule `deleted guest`).
+    pub set_apart: u64,
 }
 
 impl PreciseCounts {
@@ -60,6 +63,7 @@ impl PreciseCounts {
         self.missed_by_upn += other.missed_by_upn;
         self.lost_redeem_records += other.lost_redeem_records;
         self.deleted_guests += other.deleted_guests;
+        self.set_apart += other.set_apart;
     }
 
     /// Row `i` of a `baseline/by_tenant` frame, when it has the `precise` columns.
@@ -78,6 +82,7 @@ impl PreciseCounts {
             missed_by_upn: at(out::MISSED_BY_UPN)?,
             lost_redeem_records: at(out::LOST_REDEEM_RECORDS)?,
             deleted_guests: at(out::DELETED_GUESTS)?,
+            set_apart: 0,
         }))
     }
 }
@@ -291,8 +296,12 @@ fn per_tenant(
         // Invites to deleted guests are set apart by `precise`, not by an exclusion.
         let rules = strings(gone, out::RULE)?;
         for (t, r) in strings(gone, out::TENANT)?.iter().zip(rules) {
-            if let Some(c) = per.get_mut(t).filter(|_| r != DELETED_RULE) {
-                c.suppressed += 1;
+            match per.get_mut(t) {
+                Some(c) if r == DELETED_RULE => {
+                    c.precise.get_or_insert_with(Default::default).set_apart += 1;
+                }
+                Some(c) => c.suppressed += 1,
+                None => {}
             }
         }
     }

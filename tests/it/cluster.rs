@@ -515,6 +515,33 @@ fn a_plans_since_and_tenant_carry_over_to_the_final_run() {
         summary(&d.join("planned"))["since"],
         summary(&d.join("plain"))["since"]
     );
+    precise_from_the_plan(d, &cut);
+}
+
+/// The shards' entries serve the `precise` reading too.
+fn precise_from_the_plan(d: &Path, cut: &[&str]) {
+    let mut plain_precise: Vec<&str> =
+        "run -q --no-cache --semantics precise --archive archive --out plain-precise"
+            .split(' ')
+            .collect();
+    plain_precise.extend(cut.iter().copied());
+    local(d, &plain_precise);
+    local(
+        d,
+        &[
+            "run",
+            "-q",
+            "--plan",
+            "plans/p.json",
+            "--require-cached",
+            "--semantics",
+            "precise",
+            "--out",
+            "planned-precise",
+        ],
+    );
+    assert_same_reports(&d.join("plain-precise"), &d.join("planned-precise"));
+    assert_eq!(summary(&d.join("planned-precise"))["semantics"], "precise");
 }
 
 #[test]

@@ -613,6 +613,7 @@ fn summary_and_report_count_pairs_by_key_lost_records_and_deleted_guests() {
         "missed_by_upn": 3,
         "lost_redeem_records": 1,
         "deleted_guests": 1,
+        "set_apart": 1,
     });
     assert_eq!(s["precise"], want, "{s}");
     assert_eq!(s["tenants"][A]["precise"], want);
@@ -631,4 +632,44 @@ fn summary_and_report_count_pairs_by_key_lost_records_and_deleted_guests() {
     // Neither block in the other readings.
     let (_d, out) = run_rows(&life_cycle(), &Opts::default());
     assert!(summary(&out).get("precise").is_none());
+}
+
+#[test]
+fn deleted_guests_sit_beside_exclusions_without_counting_as_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "--config",
+        "data/example-config/unredeemed.toml",
+        "--semantics",
+        "precise",
+    ];
+    let shown = on_sample("run", &args, &out);
+    let s = summary(&out);
+    let rules: u64 = s["exclusions"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["suppressed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(s["suppressed"].as_u64(), Some(rules));
+    let set_apart = s["precise"]["set_apart"].as_u64().unwrap();
+    assert!(
+        set_apart > 0,
+        "the sample plants a deleted guest in the window: {s}"
+    );
+    let stdout = String::from_utf8(shown.stdout).unwrap();
+    assert!(stdout.contains(&format!(
+        "{set_apart} invite(s) to deleted guests set apart"
+    )));
+    let mut by_rule = std::collections::BTreeMap::<String, u64>::new();
+    for (name, _) in tree(&out) {
+        if name.ends_with("suppressed.parquet") {
+            for r in col_str(&read_parquet(&out.join(&name)), "Rule") {
+                *by_rule.entry(r).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(by_rule.remove(DELETED_RULE), Some(set_apart));
+    assert_eq!(by_rule.values().sum::<u64>(), rules);
 }
