@@ -1,7 +1,7 @@
 //! The guest's life cycle around a story, as `precise` reads it: every invite carries its own
 //! `InvitationId` (which its redeems name), and some stories get a renamed guest, a lost
-//! redeem record, a redeem naming only the invitation, a deleted guest, or a reset of the
-//! redemption (redeemed again or not). Drawn from a stream of their own.
+//! redeem record, a redeem naming only the invitation or only the email, a deleted guest, or a
+//! reset of the redemption (redeemed again or not). Drawn from a stream of their own.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -92,6 +92,13 @@ impl Guests {
             }
             // An admin resets the redemption; the guest redeems again, or never.
             (Some(at), 9..=13) => self.reset(side, s, tenant, at),
+            // A redeem naming only the guest's email, without the guest's object.
+            (Some(_), 14..=15) => {
+                let text = format!("Email: {}, Source: Microsoft Account", s.email);
+                for r in self.rows.iter_mut().skip(start).filter(|r| is_redeem(r)) {
+                    r.targets = target("", Some(&text), "User", Some(""), "");
+                }
+            }
             // The guest is deleted before it redeemed.
             (None, 0..=3) if !s.app_initiated => self.delete(side, s, start),
             _ => {}
