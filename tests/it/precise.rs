@@ -673,3 +673,18 @@ fn deleted_guests_sit_beside_exclusions_without_counting_as_them() {
     assert_eq!(by_rule.remove(DELETED_RULE), Some(set_apart));
     assert_eq!(by_rule.values().sum::<u64>(), rules);
 }
+
+/// The sample archive holds every case the generator plants, as `precise` counts them.
+#[test]
+fn the_sample_plants_every_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    on_sample("run", &["--semantics", "precise"], &out);
+    let p = &summary(&out)["precise"];
+    for key in ["object_id", "invitation_id", "email", "user_state"] {
+        assert!(p["pairs_by"][key].as_u64().unwrap() > 0, "{key}: {p}");
+    }
+    for count in ["missed_by_upn", "lost_redeem_records", "deleted_guests", "set_apart"] {
+        assert!(p[count].as_u64().unwrap() > 0, "{count}: {p}");
+    }
+}
