@@ -684,7 +684,12 @@ fn the_sample_plants_every_case() {
     for key in ["object_id", "invitation_id", "email", "user_state"] {
         assert!(p["pairs_by"][key].as_u64().unwrap() > 0, "{key}: {p}");
     }
-    for count in ["missed_by_upn", "lost_redeem_records", "deleted_guests", "set_apart"] {
+    for count in [
+        "missed_by_upn",
+        "lost_redeem_records",
+        "deleted_guests",
+        "set_apart",
+    ] {
         assert!(p[count].as_u64().unwrap() > 0, "{count}: {p}");
     }
 }
