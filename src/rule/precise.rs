@@ -261,3 +261,57 @@ pub(crate) fn precise_counts(events: &DataFrame, as_of: i64) -> PolarsResult<Dat
         .agg(aggs)
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parts(display: &[Option<&str>], upn: &[Option<&str>], pattern: &str) -> Vec<Option<String>> {
+        let df = df!(ev::TR_DISPLAY => display, ev::TR_UPN => upn).unwrap();
+        let out = df
+            .lazy()
+            .select([text_part(pattern).alias("p")])
+            .collect()
+            .unwrap();
+        let p = out.column("p").unwrap().str().unwrap();
+        p.iter().map(|v| v.map(String::from)).collect()
+    }
+
+    #[test]
+    fn a_redeems_text_gives_its_email_and_invitation_wherever_it_is() {
+        // The shape of the public sample (tests/fixtures/json/README.md): the text in
+        // displayName; some archives have it in userPrincipalName; parts may be missing.
+        let real = "UPN: jane_fabrikam.com#EXT#@contoso.onmicrosoft.com, Email: jane@fabrikam.com, InvitationId: 4c93fc70-169a-411f-8cf7-aff732f8c7b9, Source: One Time Passcode";
+        let display = [
+            Some(real),
+            Some("Jane"),
+            Some("UPN: x, Email: , InvitationId: , Source: y"),
+            None,
+        ];
+        let upn = [
+            Some("jane#EXT#@c"),
+            Some(real),
+            None,
+            Some("InvitationId: AB-1"),
+        ];
+        assert_eq!(
+            parts(&display, &upn, EMAIL_PATTERN),
+            [
+                Some("jane@fabrikam.com".to_string()),
+                Some("jane@fabrikam.com".to_string()),
+                None,
+                None
+            ]
+        );
+        assert_eq!(
+            parts(&display, &upn, INVITATION_PATTERN),
+            [
+                Some("4c93fc70-169a-411f-8cf7-aff732f8c7b9".to_string()),
+                Some("4c93fc70-169a-411f-8cf7-aff732f8c7b9".to_string()),
+                None,
+                Some("AB-1".to_string())
+            ]
+        );
+    }
+}
