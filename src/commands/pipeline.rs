@@ -11,9 +11,9 @@ use crate::progress::Progress;
 use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
 use crate::rule::{
-    by_tenant, deleted_guests, event_counts, finding_order, findings, precise_counts,
-    split_suppressed, tenant_keys, time_to_redeem, with_precise_counts, Semantics, TenantKey,
-    Window,
+    by_tenant, deleted_guests, event_counts, finding_order, findings, pair_precise, precise_counts,
+    precise_findings, precise_time_to_redeem, split_suppressed, tenant_keys, time_to_redeem,
+    with_precise_counts, Semantics, TenantKey, Window,
 };
 use crate::time::{format_instant, parse_instant, Laps};
 
@@ -352,7 +352,15 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         threshold: job.threshold,
     };
     let mut laps = Laps::new();
-    let found = findings(events, window, job.semantics)?;
+    // `precise` pairs once: its findings, deleted guests, baseline and counts all read it.
+    let pairs = match job.semantics {
+        Semantics::Precise => Some(pair_precise(events.clone().lazy(), as_of)?.collect()?),
+        _ => None,
+    };
+    let found = match &pairs {
+        Some(p) => precise_findings(p, window)?,
+        None => findings(events, window, job.semantics)?,
+    };
     let (found, suppressed) = match &job.exclusions {
         Some(ex) => {
             let (kept, gone) = split_suppressed(&ex.classify(&found, lit(as_of))?)?;
@@ -360,16 +368,22 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         }
         None => (found, None),
     };
-    let suppressed = match job.semantics {
-        Semantics::Precise => Some(with_deleted(suppressed, events, window)?),
-        _ => suppressed,
+    let suppressed = match &pairs {
+        Some(p) => Some(with_deleted(suppressed, p, window)?),
+        None => suppressed,
     };
     let join_seconds = laps.lap();
-    let ttr = time_to_redeem(events, as_of, job.semantics)?;
-    let baseline = by_tenant(&ttr, &s.keys)?;
-    let baseline = match job.semantics {
-        Semantics::Precise => with_precise_counts(baseline, precise_counts(events, as_of)?)?,
-        _ => baseline,
+    let (ttr, baseline) = match &pairs {
+        Some(p) => {
+            let ttr = precise_time_to_redeem(p)?;
+            let baseline = with_precise_counts(by_tenant(&ttr, &s.keys)?, precise_counts(p)?)?;
+            (ttr, baseline)
+        }
+        None => {
+            let ttr = time_to_redeem(events, as_of, job.semantics)?;
+            let baseline = by_tenant(&ttr, &s.keys)?;
+            (ttr, baseline)
+        }
     };
     let baseline_seconds = laps.lap();
     let evaluated = Evaluated {
@@ -405,9 +419,10 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
     })
 }
 
-/// `precise`: the suppressions plus the invites to deleted guests, in finding order.
-fn with_deleted(suppressed: Option<DataFrame>, events: &DataFrame, w: Window) -> Result<DataFrame> {
-    let deleted = deleted_guests(events, w)?;
+/// `precise`: the suppressions plus the invites to deleted guests (`pairs`: its pairing at
+/// T), in finding order.
+fn with_deleted(suppressed: Option<DataFrame>, pairs: &DataFrame, w: Window) -> Result<DataFrame> {
+    let deleted = deleted_guests(pairs, w)?;
     let Some(s) = suppressed else {
         return Ok(deleted);
     };

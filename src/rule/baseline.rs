@@ -15,11 +15,21 @@ use crate::error::Result;
 /// `sentinel` and `intended`, the precise one (and `MatchedBy`) for `precise`.
 pub fn time_to_redeem(events: &DataFrame, as_of: i64, semantics: Semantics) -> Result<DataFrame> {
     let events = events.clone().lazy();
-    let (pairs, mut columns) = match semantics {
-        Semantics::Precise => (pair_precise(events, as_of)?, vec![col(out::MATCHED_BY)]),
-        _ => (pair(events, as_of), vec![]),
-    };
-    columns.splice(0..0, out::TIME_TO_REDEEM.map(col));
+    match semantics {
+        Semantics::Precise => precise_time_to_redeem(&pair_precise(events, as_of)?.collect()?),
+        _ => baseline_rows(pair(events, as_of), vec![]),
+    }
+}
+
+/// [`time_to_redeem`] under `precise`, from its pairing at T (`precise::pair_precise`).
+pub(crate) fn precise_time_to_redeem(pairs: &DataFrame) -> Result<DataFrame> {
+    baseline_rows(pairs.clone().lazy(), vec![col(out::MATCHED_BY)])
+}
+
+/// The baseline's columns of `pairs`, and `extra`, in finding order.
+fn baseline_rows(pairs: LazyFrame, extra: Vec<Expr>) -> Result<DataFrame> {
+    let mut columns: Vec<Expr> = out::TIME_TO_REDEEM.map(col).to_vec();
+    columns.extend(extra);
     Ok(pairs
         .select(columns)
         .sort_by_exprs(

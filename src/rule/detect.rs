@@ -72,17 +72,31 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
         }
         Semantics::Intended => pair(events, w.as_of).filter(pending_in(w)),
         Semantics::Precise => {
-            pair_precise(events, w.as_of)?.filter(pending_in(w).and(col(DELETED_TIME).is_null()))
+            return precise_findings(&pair_precise(events, w.as_of)?.collect()?, w)
         }
     };
-    let found = raw
-        .select(finding_exprs(w))
+    in_finding_order(raw.select(finding_exprs(w)))
+}
+
+/// `precise` findings from its pairing at T (`precise::pair_precise`).
+pub(crate) fn precise_findings(pairs: &DataFrame, w: Window) -> Result<DataFrame> {
+    let pending = pending_in(w).and(col(DELETED_TIME).is_null());
+    in_finding_order(
+        pairs
+            .clone()
+            .lazy()
+            .filter(pending)
+            .select(finding_exprs(w)),
+    )
+}
+
+fn in_finding_order(found: LazyFrame) -> Result<DataFrame> {
+    Ok(found
         .sort_by_exprs(
             finding_order(),
             SortMultipleOptions::default().with_maintain_order(true),
         )
-        .collect()?;
-    Ok(found)
+        .collect()?)
 }
 
 /// Pending at T and inside the window: `T − lookback < InviteTime ≤ T − threshold`.
@@ -98,9 +112,8 @@ pub const DELETED_RULE: &str = "deleted guest";
 
 /// `precise`: the invites that would be findings but for the deletion of their guest object
 /// since, with the finding columns and `Rule` ([`DELETED_RULE`]) and `Reason` (the deletion
-/// and its time), in finding order.
-pub(crate) fn deleted_guests(events: &DataFrame, w: Window) -> Result<DataFrame> {
-    let pairs = pair_precise(events.clone().lazy(), w.as_of)?;
+/// and its time), in finding order; `pairs` is its pairing at T.
+pub(crate) fn deleted_guests(pairs: &DataFrame, w: Window) -> Result<DataFrame> {
     let reason = lit("guest object deleted at ")
         + col(DELETED_TIME)
             .cast(DataType::Datetime(
@@ -114,14 +127,13 @@ pub(crate) fn deleted_guests(events: &DataFrame, w: Window) -> Result<DataFrame>
         lit(DELETED_RULE).alias(out::RULE),
         reason.alias(out::REASON),
     ]);
-    Ok(pairs
-        .filter(pending_in(w).and(col(DELETED_TIME).is_not_null()))
-        .select(exprs)
-        .sort_by_exprs(
-            finding_order(),
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .collect()?)
+    in_finding_order(
+        pairs
+            .clone()
+            .lazy()
+            .filter(pending_in(w).and(col(DELETED_TIME).is_not_null()))
+            .select(exprs),
+    )
 }
 
 /// The findings' columns (InviteTime still i64).

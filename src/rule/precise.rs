@@ -231,8 +231,9 @@ pub(crate) fn pair_precise(events: LazyFrame, as_of: i64) -> PolarsResult<LazyFr
 
 /// Per tenant key, the `precise` counts of `baseline/by_tenant.parquet` (`out::PAIRS_BY`…):
 /// how each pair was made, what UPN text alone would have missed, the redemptions the archive
-/// holds no redeem record of, and the pending invites to deleted guests.
-pub(crate) fn precise_counts(events: &DataFrame, as_of: i64) -> PolarsResult<DataFrame> {
+/// holds no redeem record of, and the pending invites to deleted guests; `pairs` is
+/// [`pair_precise`] at T.
+pub(crate) fn precise_counts(pairs: &DataFrame) -> PolarsResult<DataFrame> {
     let redeemed = || col(out::REDEEM_TIME).is_not_null();
     let count = |e: Expr, name: &str| e.cast(DataType::UInt64).sum().alias(name);
     let mut aggs: Vec<Expr> = MATCHED_BY
@@ -256,7 +257,9 @@ pub(crate) fn precise_counts(events: &DataFrame, as_of: i64) -> PolarsResult<Dat
             out::DELETED_GUESTS,
         ),
     ]);
-    pair_precise(events.clone().lazy(), as_of)?
+    pairs
+        .clone()
+        .lazy()
         .group_by(tenant_key())
         .agg(aggs)
         .collect()

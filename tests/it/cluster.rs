@@ -498,24 +498,21 @@ fn a_plans_since_and_tenant_carry_over_to_the_final_run() {
             &["extract", "-q", "--plan", "plans/p.json", "--shard", i],
         );
     }
-    local(
-        d,
-        &[
-            "run",
-            "-q",
-            "--plan",
-            "plans/p.json",
-            "--require-cached",
-            "--out",
-            "planned",
-        ],
-    );
+    run_planned(d, "planned", &[]);
     assert_same_reports(&d.join("plain"), &d.join("planned"));
     assert_eq!(
         summary(&d.join("planned"))["since"],
         summary(&d.join("plain"))["since"]
     );
     precise_from_the_plan(d, &cut);
+}
+
+/// `run --plan plans/p.json --require-cached` into `out`, with `extra` flags.
+fn run_planned(d: &Path, out: &str, extra: &[&str]) {
+    let mut args = vec!["run", "-q", "--plan", "plans/p.json", "--require-cached"];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out]);
+    local(d, &args);
 }
 
 /// The shards' entries serve the `precise` reading too.
@@ -526,20 +523,7 @@ fn precise_from_the_plan(d: &Path, cut: &[&str]) {
             .collect();
     plain_precise.extend(cut.iter().copied());
     local(d, &plain_precise);
-    local(
-        d,
-        &[
-            "run",
-            "-q",
-            "--plan",
-            "plans/p.json",
-            "--require-cached",
-            "--semantics",
-            "precise",
-            "--out",
-            "planned-precise",
-        ],
-    );
+    run_planned(d, "planned-precise", &["--semantics", "precise"]);
     assert_same_reports(&d.join("plain-precise"), &d.join("planned-precise"));
     assert_eq!(summary(&d.join("planned-precise"))["semantics"], "precise");
 }

@@ -37,6 +37,21 @@ fn keyed_redeem(id: &str, time: &str, upn: &str, object: &str, inv: &str, email:
     on_object(redeem_raw(A, id, time, &text, upn), object)
 }
 
+/// An invite and the redeem that matches it by its invitation only (in another case).
+fn by_invitation() -> [Audit; 2] {
+    [
+        keyed_invite(
+            "by-invitation",
+            &at("-7d"),
+            G2,
+            "o2",
+            "ABC-2",
+            "omar@adatum.org",
+        ),
+        keyed_redeem("r2", &at("-6d"), "other2#EXT#@c", "o9", "abc-2", "x2@x"),
+    ]
+}
+
 /// An invite and the redeem that matches it by email only (in another case).
 fn by_email() -> [Audit; 2] {
     [
@@ -104,15 +119,8 @@ fn each_key_alone_pairs_an_invite_with_its_redemption() {
         ),
         keyed_redeem("r1", &at("-6d"), "jane_new#EXT#@c", "o1", "x1", "x1@x"),
         // Only the invitation, in another case.
-        keyed_invite(
-            "by-invitation",
-            &at("-7d"),
-            G2,
-            "o2",
-            "ABC-2",
-            "omar@adatum.org",
-        ),
-        keyed_redeem("r2", &at("-6d"), "other2#EXT#@c", "o9", "abc-2", "x2@x"),
+        by_invitation()[0].clone(),
+        by_invitation()[1].clone(),
         // Only the UPN (case drift), as `intended` pairs it.
         keyed_invite("by-upn", &at("-7d"), G3, "o3", "inv-3", "li@litware.net"),
         keyed_redeem("r3", &at("-6d"), &G3.to_uppercase(), "o8", "x3", "x3@x"),
@@ -388,15 +396,8 @@ fn assert_same_results(got: &Path, want: &Path, what: &str) {
 fn life_cycle() -> Vec<Audit> {
     let accepted = (r#"["PendingAcceptance"]"#, r#"["Accepted"]"#);
     [
-        keyed_invite(
-            "by-invitation",
-            &at("-7d"),
-            G2,
-            "o2",
-            "ABC-2",
-            "omar@adatum.org",
-        ),
-        keyed_redeem("r2", &at("-6d"), "other2#EXT#@c", "o9", "abc-2", "x2@x"),
+        by_invitation()[0].clone(),
+        by_invitation()[1].clone(),
         by_email()[0].clone(),
         by_email()[1].clone(),
         on_object(invite(A, "accepted", &at("-7d"), G, ADMIN), "o1"),

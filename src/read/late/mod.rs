@@ -90,7 +90,7 @@ pub(crate) fn scan(
     scope: &Scope,
 ) -> Result<Raw> {
     let pattern = |p: String| regex::Regex::new(&p).or_else(|e| no(e.to_string()));
-    let (scale, optional) = inferred_scale(meta)?;
+    let (scale, optional) = inferred_scale(meta, scope.lifecycle)?;
     let mut s = Scan {
         bytes: &bytes,
         scope,
@@ -123,8 +123,8 @@ pub(crate) fn scan(
 /// ns per unit of `TimeGenerated` as polars would read it, after checking that every needed
 /// column has the type polars would give it, so that the events come out the same; and
 /// which optional columns the object has (string columns too, else the late reader cannot read
-/// it).
-fn inferred_scale(meta: &FileMetadata) -> Result<(i64, Optional)> {
+/// it); `AdditionalDetails` only matters when the run reads the life cycle (`lifecycle`).
+fn inferred_scale(meta: &FileMetadata, lifecycle: bool) -> Result<(i64, Optional)> {
     let arrow =
         polars_parquet::arrow::read::infer_schema(meta).or_else(|e| no(format!("schema: {e}")))?;
     let schema = Schema::from_arrow_schema(&arrow);
@@ -140,7 +140,7 @@ fn inferred_scale(meta: &FileMetadata) -> Result<(i64, Optional)> {
     };
     let optional = Optional {
         aad_tenant: has(input::AAD_TENANT)?,
-        details: has(input::ADDITIONAL_DETAILS)?,
+        details: lifecycle && has(input::ADDITIONAL_DETAILS)?,
     };
     let Some(DataType::Datetime(unit, _)) = schema.get(input::TIME_GENERATED) else {
         return no("`TimeGenerated` is not a timestamp");
@@ -400,7 +400,7 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
             .collect();
         let initiated = self.spread(rg, input::INITIATED_BY, hits, &invites)?;
         self.out.initiated.extend(initiated);
-        let details = match self.optional.details && self.scope.lifecycle {
+        let details = match self.optional.details {
             true => self.spread(rg, input::ADDITIONAL_DETAILS, hits, &invites)?,
             false => vec![None; hits.len()],
         };
