@@ -135,7 +135,7 @@ async fn get_matching(
         ..Default::default()
     };
     let got = async {
-        let got = store.get_opts(&obj.location, options).await?;
+        let got = store.get_opts(&obj.path(), options).await?;
         match got.payload {
             GetResultPayload::File(file, _) if r.end - r.start >= MAP_AT_LEAST => {
                 let range = got.range.clone();

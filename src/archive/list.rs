@@ -66,7 +66,6 @@ pub(crate) fn list_archive(
             let key = relative(loc, &m.location);
             is_data_object(&key).then(|| ArchiveObject {
                 key,
-                location: m.location.clone(),
                 size: m.size,
                 e_tag: m.e_tag.clone(),
                 last_modified: Some(m.last_modified.to_rfc3339()),

@@ -10,6 +10,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ObjectStore, ObjectStoreScheme, RetryConfig};
 use url::Url;
 
@@ -21,10 +22,18 @@ use crate::error::{Error, Result};
 pub(crate) struct ArchiveObject {
     /// Key relative to the archive root, `/`-separated (what messages and metrics show).
     pub(crate) key: String,
-    pub(crate) location: ObjectPath,
     pub(crate) size: u64,
     pub(crate) e_tag: Option<String>,
     pub(crate) last_modified: Option<String>,
+}
+
+impl ArchiveObject {
+    /// Its path in [`Location::objects`]' store. Not kept with it: tens of thousands of
+    /// listed objects would hold their paths twice.
+    pub(crate) fn path(&self) -> ObjectPath {
+        // A listed key is a valid path; a local file's own name may not be, and is encoded.
+        ObjectPath::parse(&self.key).unwrap_or_else(|_| ObjectPath::from(self.key.as_str()))
+    }
 }
 
 /// A resolved location: a store and a prefix inside it.
@@ -36,6 +45,16 @@ pub(crate) struct Location {
     pub(crate) prefix: ObjectPath,
     /// Set when the location is a single object rather than a prefix.
     pub(crate) single: Option<ArchiveObject>,
+}
+
+impl Location {
+    /// The store seen from the prefix: the listed objects' keys are their paths in it.
+    pub(crate) fn objects(&self) -> Arc<dyn ObjectStore> {
+        if self.prefix.as_ref().is_empty() {
+            return self.store.clone();
+        }
+        Arc::new(PrefixStore::new(self.store.clone(), self.prefix.clone()))
+    }
 }
 
 impl std::fmt::Debug for Location {
@@ -192,7 +211,6 @@ fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
             .unwrap_or_default();
         let obj = ArchiveObject {
             key: name.clone(),
-            location: ObjectPath::from(name.as_str()),
             size: meta.len(),
             e_tag: None,
             last_modified: meta

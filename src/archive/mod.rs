@@ -16,7 +16,7 @@ pub(crate) use fetch::{fetch_needed, fetch_whole, is_json_key, Fetched, Got};
 pub(crate) use list::{list_archive, Listing};
 pub(crate) use location::{display_url, resolve, ArchiveObject, Location};
 pub(crate) use prune::{folder_span, nanos_per_unit, row_group_span, TimeWindow};
-pub(crate) use runtime::{block_on, spawn};
+pub(crate) use runtime::block_on;
 pub use secrets::redact;
 pub(crate) use secrets::{is_harmless_key, is_secret_key};
 pub(crate) use single::named_object;

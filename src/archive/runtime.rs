@@ -1,6 +1,6 @@
 //! The I/O runtime: every storage call (listing, ranged reads, puts) runs on one small tokio
 //! runtime. Synchronous code enters it only from threads of its own (the main thread, the
-//! fetch hand-off in `read::schedule`), never from a rayon worker.
+//! scan's feeder in `read::schedule`), never from a rayon worker.
 
 use std::sync::OnceLock;
 
@@ -23,13 +23,4 @@ fn rt() -> Result<&'static tokio::runtime::Runtime> {
 /// Runs async storage calls from the synchronous pipeline.
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
     Ok(rt()?.block_on(f))
-}
-
-/// Starts storage work in the background (fetching the next objects while these decode).
-pub(crate) fn spawn<F>(f: F) -> Result<tokio::task::JoinHandle<F::Output>>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    Ok(rt()?.spawn(f))
 }

@@ -5,10 +5,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{ArchiveObject, Listing, Location};
+use crate::archive::{ArchiveObject, Listing};
 use crate::error::{Error, Result};
 use crate::read::fnv;
 
@@ -168,17 +167,13 @@ impl Plan {
     }
 
     /// The objects (of shard `only`, or all) as the archive's listing.
-    pub(crate) fn listing(&self, archive: &Location, only: Option<usize>) -> Listing {
+    pub(crate) fn listing(&self, only: Option<usize>) -> Listing {
         let objects = self
             .objects
             .iter()
             .filter(|o| only.is_none_or(|s| o.shard == s))
             .map(|o| ArchiveObject {
                 key: o.key.clone(),
-                location: match &archive.single {
-                    Some(single) if single.key == o.key => single.location.clone(),
-                    _ => join_key(&archive.prefix, &o.key),
-                },
                 size: o.size,
                 e_tag: o.e_tag.clone(),
                 last_modified: o.last_modified.clone(),
@@ -206,15 +201,6 @@ impl Plan {
 }
 
 /// The path of `key` (as listed: already in the store's encoding) under `prefix`.
-fn join_key(prefix: &ObjectPath, key: &str) -> ObjectPath {
-    let full = match prefix.as_ref() {
-        "" => key.to_string(),
-        p => format!("{p}/{key}"),
-    };
-    // A listed key is a valid path; should one not parse, encoding it is the best guess.
-    ObjectPath::parse(&full).unwrap_or_else(|_| ObjectPath::from(full.as_str()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub fn extract(job: &ExtractJob) -> Result<ExtractOutcome> {
     let shard = job.shard.within(plan.shards.len())?;
     let options = plan_options(&plan, &job.storage_options);
     let archive = resolve(&plan.archive, &options, false)?;
-    let listing = plan.listing(&archive, Some(shard));
+    let listing = plan.listing(Some(shard));
     let cache = Cache::open(resolve(&plan.cache, &options, true)?, &archive.display);
     // Other shards' segments of this plan hold none of this shard's objects.
     let (others, own) = (plan.label_prefix(), plan.label(shard));

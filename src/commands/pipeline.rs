@@ -100,7 +100,7 @@ fn source(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<(Sour
     let plan = read_plan(url, &job.storage_options)?;
     let options = plan_options(&plan, &job.storage_options);
     let archive = resolve(&plan.archive, &options, false)?;
-    let listing = plan.listing(&archive, None);
+    let listing = plan.listing(None);
     let scope = scope(job, Some(&plan), until)?;
     progress.log(&format!(
         "plan {}: {} object(s) of {} in {} shard(s)",
@@ -138,6 +138,8 @@ pub(super) fn list_in_scope(
         .into_iter()
         .partition(|o| scope.key_may_hold(&o.key));
     listing.objects = kept;
+    // The listing lives all run long: no room to spare in it.
+    listing.objects.shrink_to_fit();
     listing.out_of_scope = out.into_iter().map(|o| o.key).collect();
     Ok(listing)
 }

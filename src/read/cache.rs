@@ -579,7 +579,6 @@ mod tests {
         for key in ["plain.parquet", "y=2026/odd\nname\n.parquet", "\n"] {
             let obj = ArchiveObject {
                 key: key.to_string(),
-                location: ObjectPath::from("x"),
                 size: 7,
                 e_tag: Some("\"0x8D\"".to_string()),
                 last_modified: None,
@@ -590,7 +589,6 @@ mod tests {
         assert_eq!(
             other.key_of(&cache.identity(&ArchiveObject {
                 key: "k".into(),
-                location: ObjectPath::from("k"),
                 size: 1,
                 e_tag: None,
                 last_modified: None,

@@ -7,7 +7,7 @@
 
 use polars::prelude::*;
 
-use super::raw::{Gathered, Raw};
+use super::raw::Tagged;
 use super::scope::Scope;
 use crate::error::{Error, Result};
 use crate::rule::columns::ev::kind;
@@ -161,22 +161,15 @@ fn event_kind(op: &Expr, cols: &Columns) -> Expr {
 /// the combine, which puts the events back in key order by it.
 pub(super) const OBJECT: &str = "_object";
 
-/// The events of the late-read objects' candidate rows (`raws`: each object's index and
-/// rows), extracted in one pass over all of them: per object, the fixed cost of an expression
-/// plan would outweigh its few dozen rows. One frame, each row tagged with its object in
-/// [`OBJECT`] (in `raws`' order); `None`: no events at all.
-pub(super) fn extract_raws(raws: &[(u32, &Raw)], scope: &Scope) -> Result<Option<DataFrame>> {
-    let mut rows = Gathered::default();
-    let mut tags: Vec<u32> = Vec::new();
-    for (i, r) in raws {
-        rows.extend_from(&r.candidates);
-        tags.extend(std::iter::repeat_n(*i, r.candidates.len()));
-    }
-    if tags.is_empty() {
+/// The events of the late-read objects' candidate rows, extracted in one pass over all of
+/// them: per object, the fixed cost of an expression plan would outweigh its few dozen rows.
+/// One frame, each row tagged with its object in [`OBJECT`]; `None`: no events at all.
+pub(super) fn extract_raws(raws: &Tagged, scope: &Scope) -> Result<Option<DataFrame>> {
+    if raws.tags.is_empty() {
         return Ok(None);
     }
-    let mut all = rows.frame()?;
-    all.with_column(Column::new(OBJECT.into(), tags))?;
+    let mut all = raws.rows.frame()?;
+    all.with_column(Column::new(OBJECT.into(), &raws.tags))?;
     let cols = Columns::resolve("(candidate rows)", all.schema(), scope.lifecycle)?;
     let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
     Ok((events.height() > 0).then_some(events))

@@ -17,7 +17,7 @@ use super::events::{by_object, dedup, extract_raws, infer_entra, OBJECT};
 use super::json::{self, Quality as JsonQuality};
 use super::object::{scan_object, Reader, Scan};
 use super::pruned::{self, Pruned};
-use super::raw::Raw;
+use super::raw::{Raw, Tagged};
 use super::schedule::{self, Step};
 use super::scope::Scope;
 use super::statistics;
@@ -154,19 +154,24 @@ pub(crate) fn scan_archive(
     plan.progress
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
     let hits = lookup(&todo, plan);
-    let outcomes = read_objects(loc, &todo, hits, &extract, plan)?;
     let mut fold = Fold::new(listing);
-    for (i, outcome) in outcomes {
-        fold.add(todo[i], i, outcome, plan)?;
+    read_objects(loc, &todo, hits, &extract, plan, |i, outcome| {
+        fold.add(todo[i], i, outcome, plan);
+    })?;
+    if let Some((_, e)) = fold.failed {
+        return Err(e);
     }
     fold.m.pruned.sort_by(|a, b| a.key.cmp(&b.key));
+    fold.m.bad_files.sort_by(|a, b| a.key.cmp(&b.key));
+    fold.m.bad_lines.sort_by(|a, b| a.key.cmp(&b.key));
     plan.progress.finish();
-    let (frames, raws, mut fresh) = (fold.frames, fold.raws, fold.fresh);
+    let (frames, mut fresh) = (fold.frames, fold.fresh);
     // The late-read objects' candidate rows become events in one pass over all of them.
     let extracting = std::time::Instant::now();
-    let late = extract_late(todo.as_slice(), &raws, &extract)?;
+    let late = extract_late(todo.as_slice(), &fold.late, &extract)?;
+    drop(fold.late);
     if plan.cache.is_some() {
-        fresh.extend(late_entries(raws, late.as_ref())?);
+        fresh.extend(late_entries(fold.late_stats, late.as_ref())?);
     }
     fresh.sort_by_key(|(i, _)| *i);
     let fresh = match plan.cache {
@@ -206,15 +211,17 @@ fn lookup(todo: &[&ArchiveObject], plan: &ScanPlan) -> Vec<Option<Entry>> {
     }
 }
 
-/// Fetches and reads every object that missed the cache; every outcome, by index.
+/// Fetches and reads every object that missed the cache; every outcome goes to `absorb` with
+/// its index as it comes (in no particular order).
 fn read_objects(
     loc: &Location,
     todo: &[&ArchiveObject],
     hits: Vec<Option<Entry>>,
     extract: &Scope,
     plan: &ScanPlan,
-) -> Result<Vec<(usize, Outcome)>> {
-    let store = loc.store.clone();
+    absorb: impl FnMut(usize, Outcome) + Send,
+) -> Result<()> {
+    let store = loc.objects();
     let cut = Arc::new(extract.clone());
     let fetch = move |obj: ArchiveObject| {
         let (store, cut) = (store.clone(), cut.clone());
@@ -249,9 +256,7 @@ fn read_objects(
         plan.progress.advance(obj.size);
         (outcome, fatal)
     };
-    let mut outcomes = schedule::run(todo, hits, fetch, decode)?;
-    outcomes.sort_by_key(|(i, _)| *i);
-    Ok(outcomes)
+    schedule::run(todo, hits, fetch, decode, absorb)
 }
 
 /// Reads one fetched object.
@@ -292,17 +297,30 @@ fn read_json(obj: &ArchiveObject, bytes: &[u8], extract: &Scope) -> Outcome {
     }
 }
 
-/// The outcomes folded in key order: metrics, row statistics, and the events or raw rows of
-/// each object read.
+/// The outcomes folded as they come: metrics, row statistics, and the events or candidate
+/// rows of each object read. Nothing that depends on their order: lists are sorted by key at
+/// the end, and of the fatal failures the first in key order is the one reported.
 struct Fold {
     m: ScanMetrics,
     max_time: Option<i64>,
     tenant_rows: BTreeMap<String, u64>,
     decode_time: Duration,
     frames: Vec<(usize, DataFrame)>,
-    raws: Vec<(usize, Raw)>,
+    /// The late-read objects' candidate rows.
+    late: Tagged,
+    /// With a cache: the late-read objects' statistics, for their entries.
+    late_stats: Vec<(usize, Stats)>,
     /// Objects read by polars' reader, as cache entries.
     fresh: Vec<(usize, Entry)>,
+    /// The first fatal failure in key order.
+    failed: Option<(usize, Error)>,
+}
+
+/// One late-read object's row statistics.
+struct Stats {
+    rows: u64,
+    max_time: Option<i64>,
+    tenant_rows: Vec<(String, u64)>,
 }
 
 impl Fold {
@@ -318,12 +336,14 @@ impl Fold {
             tenant_rows: BTreeMap::new(),
             decode_time: Duration::ZERO,
             frames: Vec::new(),
-            raws: Vec::new(),
+            late: Tagged::default(),
+            late_stats: Vec::new(),
             fresh: Vec::new(),
+            failed: None,
         }
     }
 
-    fn add(&mut self, obj: &ArchiveObject, i: usize, o: Outcome, plan: &ScanPlan) -> Result<()> {
+    fn add(&mut self, obj: &ArchiveObject, i: usize, o: Outcome, plan: &ScanPlan) {
         let m = &mut self.m;
         self.decode_time += o.decode_time;
         if plan.cache.is_some() {
@@ -344,40 +364,7 @@ impl Fold {
                     self.fresh.push((i, Entry::empty()));
                 }
             }
-            Ok(Some(scan)) => {
-                let (rows, latest, per_tenant) = scan.stats();
-                m.files += 1;
-                m.bytes += obj.size;
-                m.rows_scanned += rows;
-                self.max_time = self.max_time.max(latest);
-                for (t, n) in per_tenant {
-                    *self.tenant_rows.entry(t.clone()).or_default() += n;
-                }
-                plan.progress.rows(m.rows_scanned);
-                match scan {
-                    Scan::Events(e) => {
-                        if plan.cache.is_some() && !o.cached {
-                            self.fresh.push((i, e.clone()));
-                        }
-                        if e.events.height() > 0 {
-                            self.frames.push((i, e.events));
-                        }
-                    }
-                    Scan::Raw(r) => {
-                        if let Some(q) = r.quality.as_ref().filter(|q| !q.is_clean()) {
-                            m.bad_lines.push(BadLines {
-                                key: obj.key.clone(),
-                                quality: q.clone(),
-                            });
-                        }
-                        // Without a cache, an object with no candidate has nothing more to
-                        // give: its statistics are folded above.
-                        if !r.candidates.is_empty() || plan.cache.is_some() {
-                            self.raws.push((i, *r));
-                        }
-                    }
-                }
-            }
+            Ok(Some(scan)) => self.read(obj, i, scan, o.cached, plan),
             // Only the object's own fault: a store that stops answering (expired credentials,
             // throttling) must stop the run, not thin out its evidence.
             Err(e) if e.is_bad_object() && plan.skip_bad_files => {
@@ -390,9 +377,65 @@ impl Fold {
                     reason,
                 });
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                if self.failed.as_ref().is_none_or(|(at, _)| i < *at) {
+                    self.failed = Some((i, e));
+                }
+            }
         }
-        Ok(())
+    }
+
+    /// Folds an object read (or found in the cache).
+    fn read(&mut self, obj: &ArchiveObject, i: usize, scan: Scan, cached: bool, plan: &ScanPlan) {
+        let m = &mut self.m;
+        let (rows, latest, per_tenant) = scan.stats();
+        m.files += 1;
+        m.bytes += obj.size;
+        m.rows_scanned += rows;
+        self.max_time = self.max_time.max(latest);
+        for (t, n) in per_tenant {
+            *self.tenant_rows.entry(t.clone()).or_default() += n;
+        }
+        plan.progress.rows(m.rows_scanned);
+        match scan {
+            Scan::Events(e) => {
+                if plan.cache.is_some() && !cached {
+                    self.fresh.push((i, e.clone()));
+                }
+                if e.events.height() > 0 {
+                    self.frames.push((i, e.events));
+                }
+            }
+            Scan::Raw(r) => {
+                let Raw {
+                    mut candidates,
+                    rows,
+                    max_time,
+                    tenant_rows,
+                    quality,
+                } = *r;
+                let clean = quality.as_ref().is_none_or(|q| q.is_clean());
+                if let Some(quality) = quality.filter(|_| !clean) {
+                    m.bad_lines.push(BadLines {
+                        key: obj.key.clone(),
+                        quality,
+                    });
+                }
+                // Tags are indexes into the listing, which `extract_late` checks fit.
+                self.late
+                    .add(u32::try_from(i).unwrap_or(u32::MAX), &mut candidates);
+                // An object with lines that could not be read gets no entry: every run reads
+                // and reports it again (a growing blob's last line is complete by then).
+                if plan.cache.is_some() && clean {
+                    let stats = Stats {
+                        rows,
+                        max_time,
+                        tenant_rows,
+                    };
+                    self.late_stats.push((i, stats));
+                }
+            }
+        }
     }
 }
 
@@ -401,26 +444,25 @@ impl Fold {
 /// named (after the fold, so it cannot be skipped).
 fn extract_late(
     todo: &[&ArchiveObject],
-    raws: &[(usize, Raw)],
+    raws: &Tagged,
     extract: &Scope,
 ) -> Result<Option<DataFrame>> {
-    let tag = |i: usize| u32::try_from(i).map_err(|_| Error::Internal("over 2^32 objects".into()));
-    let tagged = raws
-        .iter()
-        .map(|(i, r)| Ok((tag(*i)?, r)))
-        .collect::<Result<Vec<_>>>()?;
-    guarded("(the late-read objects)", || extract_raws(&tagged, extract)).or_else(|e| {
-        for (i, r) in &tagged {
-            guarded(&todo[*i as usize].key, || extract_raws(&[(*i, r)], extract))?;
+    if u32::try_from(todo.len()).is_err() {
+        return Err(Error::Internal("over 2^32 objects".into()));
+    }
+    guarded("(the late-read objects)", || extract_raws(raws, extract)).or_else(|e| {
+        for (i, one) in raws.objects() {
+            guarded(&todo[i as usize].key, || extract_raws(&one, extract))?;
         }
         Err(e)
     })
 }
 
-/// Cache entries of the late-read objects: each one's events and statistics. An object with
-/// lines that could not be read gets none: every run reads and reports it again (a growing
-/// blob's last line is complete by then).
-fn late_entries(raws: Vec<(usize, Raw)>, late: Option<&DataFrame>) -> Result<Vec<(usize, Entry)>> {
+/// Cache entries of the late-read objects: each one's events and statistics.
+fn late_entries(
+    stats: Vec<(usize, Stats)>,
+    late: Option<&DataFrame>,
+) -> Result<Vec<(usize, Entry)>> {
     let mut events: BTreeMap<usize, DataFrame> = match late {
         Some(l) => by_object(l)?
             .into_iter()
@@ -428,15 +470,14 @@ fn late_entries(raws: Vec<(usize, Raw)>, late: Option<&DataFrame>) -> Result<Vec
             .collect(),
         None => BTreeMap::new(),
     };
-    Ok(raws
+    Ok(stats
         .into_iter()
-        .filter(|(_, raw)| raw.quality.as_ref().is_none_or(|q| q.is_clean()))
-        .map(|(i, raw)| {
+        .map(|(i, s)| {
             let entry = Entry {
                 events: events.remove(&i).unwrap_or_else(empty_events),
-                rows: raw.rows,
-                max_time: raw.max_time,
-                tenant_rows: raw.tenant_rows,
+                rows: s.rows,
+                max_time: s.max_time,
+                tenant_rows: s.tenant_rows,
             };
             (i, entry)
         })

@@ -10,17 +10,19 @@
 //!   writes, building the reports) runs on polars' own rayon pool, which the job shares rather
 //!   than adding one of its own.
 //!
-//! Results come back tagged with the object's index, and are put back in key order by the
-//! caller, so the first bad object reported is the first in key order.
+//! Results go to the caller tagged with the object's index as they come; the caller makes its
+//! result independent of their order, so the first bad object reported is the first in key
+//! order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use futures::future::{AbortHandle, Abortable};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::cache::Entry;
-use crate::archive::{spawn, ArchiveObject, Got};
+use crate::archive::{block_on, ArchiveObject, Got};
 use crate::error::{Error, Result};
 
 /// Objects fetched ahead of the decoders; bounds memory to this many (sparse) objects.
@@ -41,28 +43,28 @@ pub(super) enum Step {
 
 /// Runs `decode` on every object of `todo` (`hits[i]` is object `i`'s cache entry, if any;
 /// the others are fetched with `fetch`). `decode` returns its outcome and whether it is fatal:
-/// after a fatal outcome no further object is handed out. Outcomes come back with their index,
-/// in no particular order.
+/// after a fatal outcome no further object is handed out. Each outcome goes to `absorb` with
+/// its index as soon as it is decoded, in no particular order: none is kept here, so memory
+/// does not grow with the number of objects.
 pub(super) fn run<T, F, Fut>(
     todo: &[&ArchiveObject],
     hits: Vec<Option<Entry>>,
     fetch: F,
     decode: impl Fn(usize, Step) -> (T, bool) + Sync,
-) -> Result<Vec<(usize, T)>>
+    absorb: impl FnMut(usize, T) + Send,
+) -> Result<()>
 where
     T: Send,
-    F: Fn(ArchiveObject) -> Fut + Send + Sync + 'static,
+    F: Fn(ArchiveObject) -> Fut + Send + Sync,
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<(usize, Step)>(1);
-    let objects: Vec<ArchiveObject> = todo.iter().map(|o| (*o).clone()).collect();
-    let feeder = spawn(feed(objects, hits, fetch, tx))?;
     // A fatal outcome stops the feeder at once, so no decoder waits for one more fetch.
-    let stop = feeder.abort_handle();
+    let (stop, stopped) = AbortHandle::new_pair();
     let rx = Mutex::new(rx);
     // The index of the first fatal outcome (`usize::MAX`: none yet).
     let fatal_at = AtomicUsize::new(usize::MAX);
-    let results = Mutex::new(Vec::with_capacity(todo.len()));
+    let absorb = Mutex::new(absorb);
     let worker = || loop {
         if fatal_at.load(Ordering::Relaxed) != usize::MAX {
             break;
@@ -82,38 +84,56 @@ where
             fatal_at.fetch_min(i, Ordering::Relaxed);
             stop.abort();
         }
-        results
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((i, out));
+        (absorb.lock().unwrap_or_else(PoisonError::into_inner))(i, out);
     };
-    let started = std::thread::scope(|s| {
-        (0..decoders())
+    let fed = std::thread::scope(|s| -> Result<()> {
+        // The feeder runs on a thread of its own, so it can borrow `todo`: an object is
+        // copied only when its fetch starts, not the whole listing up front.
+        let feeding = std::thread::Builder::new()
+            .name("unredeemed-feed".into())
+            .spawn_scoped(s, move || {
+                block_on(Abortable::new(feed(todo, hits, fetch, tx), stopped))
+            })
+            .map_err(Error::Runtime)?;
+        let mut decoding = (0..decoders())
             .map(|i| {
                 std::thread::Builder::new()
                     .name(format!("unredeemed-decode-{i}"))
                     .spawn_scoped(s, worker)
-                    .map(|_| ())
             })
-            .collect::<std::io::Result<Vec<()>>>()
+            .collect::<std::io::Result<Vec<_>>>();
+        let panicked = match &mut decoding {
+            Ok(handles) => handles.drain(..).find_map(|h| h.join().err()),
+            Err(_) => None,
+        };
+        // Done, or stopped: the feeder has nothing more to do either way.
+        stop.abort();
+        if let Some(p) = panicked {
+            std::panic::resume_unwind(p);
+        }
+        decoding.map_err(Error::Runtime)?;
+        // Aborted or not, the feeder is done; only its runtime can have failed.
+        match feeding.join() {
+            Ok(fed) => fed.map(|_| ()),
+            Err(p) => std::panic::resume_unwind(p),
+        }
     });
-    // Done, or stopped: the feeder has nothing more to do either way.
-    feeder.abort();
-    started.map_err(Error::Runtime)?;
-    Ok(results.into_inner().unwrap_or_else(PoisonError::into_inner))
+    fed
 }
 
 /// The feeder: hits and fetches in key order, at most [`IN_FLIGHT`] ahead of the decoders.
 async fn feed<F, Fut>(
-    objects: Vec<ArchiveObject>,
+    todo: &[&ArchiveObject],
     hits: Vec<Option<Entry>>,
     fetch: F,
     tx: mpsc::Sender<(usize, Step)>,
 ) where
-    F: Fn(ArchiveObject) -> Fut + Send + Sync + 'static,
+    F: Fn(ArchiveObject) -> Fut,
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
-    let steps = futures::stream::iter(objects.into_iter().zip(hits).enumerate())
+    // Each object is copied as the stream reaches it: a few ahead of the decoders.
+    let objects = todo.iter().copied().cloned();
+    let steps = futures::stream::iter(objects.zip(hits).enumerate())
         .map(|(i, (obj, hit))| match hit {
             Some(entry) => futures::future::ready((i, Step::Hit(entry))).left_future(),
             None => {
