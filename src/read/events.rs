@@ -7,6 +7,7 @@
 
 use polars::prelude::*;
 
+#[cfg(doc)]
 use super::raw::Tagged;
 use super::scope::Scope;
 use crate::error::{Error, Result};
@@ -161,30 +162,33 @@ fn event_kind(op: &Expr, cols: &Columns) -> Expr {
 /// the combine, which puts the events back in key order by it.
 pub(super) const OBJECT: &str = "_object";
 
-/// The events of the late-read objects' candidate rows, extracted in one pass over all of
-/// them: per object, the fixed cost of an expression plan would outweigh its few dozen rows.
-/// One frame, each row tagged with its object in [`OBJECT`]; `None`: no events at all.
-pub(super) fn extract_raws(raws: &Tagged, scope: &Scope) -> Result<Option<DataFrame>> {
-    if raws.tags.is_empty() {
+/// The events of the late-read objects' candidate rows (`all`, [`Tagged::frame`] with the
+/// objects in [`OBJECT`]), extracted in one pass over all of them: per object, the fixed cost
+/// of an expression plan would outweigh its few dozen rows. One frame, each row still tagged
+/// with its object; `None`: no events at all.
+pub(super) fn extract_raws(all: &DataFrame, scope: &Scope) -> Result<Option<DataFrame>> {
+    if all.height() == 0 {
         return Ok(None);
     }
-    let mut all = raws.rows.frame()?;
-    all.with_column(Column::new(OBJECT.into(), &raws.tags))?;
     let cols = Columns::resolve("(candidate rows)", all.schema(), scope.lifecycle)?;
-    let events = compact(candidate_events(all.lazy(), &cols, scope, Some(OBJECT))?)?;
+    let events = compact(candidate_events(
+        all.clone().lazy(),
+        &cols,
+        scope,
+        Some(OBJECT),
+    )?)?;
     Ok((events.height() > 0).then_some(events))
 }
 
-/// [`extract_raws`]' events cut per object (rows keep their order through the extraction:
-/// each object's events are one run), [`OBJECT`] dropped.
-pub(super) fn by_object(events: &DataFrame) -> Result<Vec<(u32, DataFrame)>> {
-    let tags: Vec<u32> = events.column(OBJECT)?.u32()?.into_no_null_iter().collect();
-    let events = events.drop(OBJECT)?;
+/// A frame tagged in [`OBJECT`] cut per object (each object's rows are one run, and keep
+/// their order through the extraction).
+pub(super) fn by_object(tagged: &DataFrame) -> Result<Vec<(u32, DataFrame)>> {
+    let tags: Vec<u32> = tagged.column(OBJECT)?.u32()?.into_no_null_iter().collect();
     let mut out = Vec::new();
     let mut start = 0;
     while let Some(&tag) = tags.get(start) {
         let len = tags.iter().skip(start).take_while(|&&t| t == tag).count();
-        out.push((tag, events.slice(start as i64, len)));
+        out.push((tag, tagged.slice(start as i64, len)));
         start += len;
     }
     Ok(out)

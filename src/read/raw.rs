@@ -52,39 +52,9 @@ pub(crate) struct Gathered {
 }
 
 impl Gathered {
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.tenant.len()
-    }
-
-    /// Moves `other`'s rows to the end of these.
-    fn append(&mut self, other: &mut Gathered) {
-        self.tenant.append(&mut other.tenant);
-        self.aad_tenant.append(&mut other.aad_tenant);
-        self.id.append(&mut other.id);
-        self.time.append(&mut other.time);
-        self.category.append(&mut other.category);
-        self.operation.append(&mut other.operation);
-        self.result.append(&mut other.result);
-        self.targets.append(&mut other.targets);
-        self.initiated.append(&mut other.initiated);
-        self.details.append(&mut other.details);
-    }
-
-    /// Copies of the rows in `range`.
-    fn part(&self, range: std::ops::Range<usize>) -> Gathered {
-        let part = |v: &[Option<String>]| v.get(range.clone()).unwrap_or_default().to_vec();
-        Gathered {
-            tenant: part(&self.tenant),
-            aad_tenant: part(&self.aad_tenant),
-            id: part(&self.id),
-            time: self.time.get(range.clone()).unwrap_or_default().to_vec(),
-            category: part(&self.category),
-            operation: part(&self.operation),
-            result: part(&self.result),
-            targets: part(&self.targets),
-            initiated: part(&self.initiated),
-            details: part(&self.details),
-        }
     }
 
     pub(crate) fn push(&mut self, r: Row) {
@@ -99,62 +69,89 @@ impl Gathered {
         self.initiated.push(r.initiated);
         self.details.push(r.details);
     }
-
-    /// The [`input::READ`] columns, as polars' reader would give them.
-    pub(crate) fn frame(&self) -> PolarsResult<DataFrame> {
-        let s = |name: &str, v: &[Option<String>]| {
-            let v: Vec<Option<&str>> = v.iter().map(Option::as_deref).collect();
-            Column::new(name.into(), v)
-        };
-        let time = Column::new(input::TIME_GENERATED.into(), &self.time)
-            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))?;
-        DataFrame::new_infer_height(vec![
-            s(input::TENANT, &self.tenant),
-            s(input::ID, &self.id),
-            time,
-            s(input::CATEGORY, &self.category),
-            s(input::OPERATION_NAME, &self.operation),
-            s(input::RESULT, &self.result),
-            s(input::TARGET_RESOURCES, &self.targets),
-            s(input::INITIATED_BY, &self.initiated),
-            s(input::AAD_TENANT, &self.aad_tenant),
-            s(input::ADDITIONAL_DETAILS, &self.details),
-        ])
-    }
 }
 
-/// The candidate rows of many objects, each row tagged with its object; each object's rows
-/// are one run. Rows are moved in as each object is read, so that nothing is kept per object:
-/// an archive of hourly blobs has tens of thousands, most with a row or two.
-#[derive(Debug, Default)]
+/// The candidate rows of many objects, as string columns with each row tagged with its object;
+/// each object's rows are one run. An object's rows are copied in as soon as it is read, so
+/// that nothing is kept per object (an archive of hourly blobs has tens of thousands, most
+/// with a row or two), and the strings are held once, in the form the extraction reads.
 pub(crate) struct Tagged {
-    pub(crate) rows: Gathered,
-    pub(crate) tags: Vec<u32>,
+    /// The string columns, in [`STRINGS`]' order.
+    strings: Vec<StringChunkedBuilder>,
+    time: Vec<Option<i64>>,
+    tags: Vec<u32>,
+}
+
+/// The string columns of [`Tagged`].
+const STRINGS: [&str; 9] = [
+    input::TENANT,
+    input::AAD_TENANT,
+    input::ID,
+    input::CATEGORY,
+    input::OPERATION_NAME,
+    input::RESULT,
+    input::TARGET_RESOURCES,
+    input::INITIATED_BY,
+    input::ADDITIONAL_DETAILS,
+];
+
+impl Default for Tagged {
+    fn default() -> Self {
+        Tagged {
+            strings: STRINGS
+                .iter()
+                .map(|name| StringChunkedBuilder::new((*name).into(), 0))
+                .collect(),
+            time: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
 }
 
 impl Tagged {
-    /// Moves the rows of object `tag` in.
-    pub(crate) fn add(&mut self, tag: u32, rows: &mut Gathered) {
-        self.tags.extend(std::iter::repeat_n(tag, rows.len()));
-        self.rows.append(rows);
+    /// Copies the rows of object `tag` in.
+    pub(crate) fn add(&mut self, tag: u32, rows: Gathered) {
+        let Gathered {
+            tenant,
+            aad_tenant,
+            id,
+            time,
+            category,
+            operation,
+            result,
+            targets,
+            initiated,
+            details,
+        } = rows;
+        self.tags.extend(std::iter::repeat_n(tag, time.len()));
+        self.time.extend(time);
+        let columns = [
+            tenant, aad_tenant, id, category, operation, result, targets, initiated, details,
+        ];
+        for (builder, values) in self.strings.iter_mut().zip(columns) {
+            for v in values {
+                builder.append_option(v);
+            }
+        }
     }
 
-    /// One object's rows alone, for each object, in the order they came.
-    pub(crate) fn objects(&self) -> impl Iterator<Item = (u32, Tagged)> + '_ {
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            let &tag = self.tags.get(start)?;
-            let len = self
-                .tags
-                .iter()
-                .skip(start)
-                .take_while(|&&t| t == tag)
-                .count();
-            let rows = self.rows.part(start..start + len);
-            start += len;
-            let tags = vec![tag; len];
-            Some((tag, Tagged { rows, tags }))
-        })
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// The [`input::READ`] columns, as polars' reader would give them, and `tag` holding each
+    /// row's object.
+    pub(crate) fn frame(self, tag: &str) -> PolarsResult<DataFrame> {
+        let time = Column::new(input::TIME_GENERATED.into(), self.time)
+            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, None))?;
+        let mut columns: Vec<Column> = self
+            .strings
+            .into_iter()
+            .map(|b| b.finish().into_column())
+            .collect();
+        columns.push(time);
+        columns.push(Column::new(tag.into(), self.tags));
+        DataFrame::new_infer_height(columns)
     }
 }
 
@@ -176,20 +173,31 @@ mod tests {
     }
 
     #[test]
-    fn tagged_rows_are_moved_in_and_cut_back_per_object() {
+    fn tagged_rows_are_copied_in_with_their_objects() {
         let mut all = Tagged::default();
-        let (mut a, mut b, mut none) = (rows(&["a1", "a2"]), rows(&["b1"]), rows(&[]));
-        all.add(7, &mut a);
-        all.add(3, &mut none);
-        all.add(2, &mut b);
-        assert_eq!((a.len(), b.len()), (0, 0), "moved, not copied");
-        assert_eq!(all.tags, [7, 7, 2]);
-        let parts: Vec<(u32, Vec<Option<String>>)> =
-            all.objects().map(|(t, p)| (t, p.rows.id)).collect();
-        let id = |s: &str| Some(s.to_string());
-        assert_eq!(parts, [(7, vec![id("a1"), id("a2")]), (2, vec![id("b1")])]);
-        let frame = all.rows.frame().unwrap();
-        assert_eq!(frame.height(), 3);
-        assert_eq!(frame.column(input::ID).unwrap().str().unwrap().get(2), Some("b1"));
+        all.add(7, rows(&["a1", "a2"]));
+        all.add(3, rows(&[]));
+        all.add(2, rows(&["b1"]));
+        let frame = all.frame("tag").unwrap();
+        let tags: Vec<u32> = frame
+            .column("tag")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(tags, [7, 7, 2]);
+        let ids = frame.column(input::ID).unwrap().str().unwrap();
+        assert_eq!(
+            ids.iter().collect::<Vec<_>>(),
+            [Some("a1"), Some("a2"), Some("b1")]
+        );
+        let tenants = frame.column(input::TENANT).unwrap();
+        assert_eq!(tenants.null_count(), 3);
+        assert!(frame
+            .column(input::TIME_GENERATED)
+            .unwrap()
+            .dtype()
+            .is_temporal());
     }
 }

@@ -168,8 +168,7 @@ pub(crate) fn scan_archive(
     let (frames, mut fresh) = (fold.frames, fold.fresh);
     // The late-read objects' candidate rows become events in one pass over all of them.
     let extracting = std::time::Instant::now();
-    let late = extract_late(todo.as_slice(), &fold.late, &extract)?;
-    drop(fold.late);
+    let late = extract_late(todo.as_slice(), fold.late, &extract)?;
     if plan.cache.is_some() {
         fresh.extend(late_entries(fold.late_stats, late.as_ref())?);
     }
@@ -200,14 +199,16 @@ pub(crate) fn scan_archive(
     })
 }
 
-/// Cache entries are looked up first, all at once: a warm rerun is nothing but these.
-fn lookup(todo: &[&ArchiveObject], plan: &ScanPlan) -> Vec<Option<Entry>> {
+/// Cache entries are looked up first, all at once: a warm rerun is nothing but these. By
+/// index, the hits only.
+fn lookup(todo: &[&ArchiveObject], plan: &ScanPlan) -> BTreeMap<usize, Entry> {
     match plan.cache {
         Some((cache, loaded)) => todo
             .iter()
-            .map(|o| loaded.get(&cache.identity(o)).cloned())
+            .enumerate()
+            .filter_map(|(i, o)| Some((i, loaded.get(&cache.identity(o))?.clone())))
             .collect(),
-        None => todo.iter().map(|_| None).collect(),
+        None => BTreeMap::new(),
     }
 }
 
@@ -216,7 +217,7 @@ fn lookup(todo: &[&ArchiveObject], plan: &ScanPlan) -> Vec<Option<Entry>> {
 fn read_objects(
     loc: &Location,
     todo: &[&ArchiveObject],
-    hits: Vec<Option<Entry>>,
+    hits: BTreeMap<usize, Entry>,
     extract: &Scope,
     plan: &ScanPlan,
     absorb: impl FnMut(usize, Outcome) + Send,
@@ -408,7 +409,7 @@ impl Fold {
             }
             Scan::Raw(r) => {
                 let Raw {
-                    mut candidates,
+                    candidates,
                     rows,
                     max_time,
                     tenant_rows,
@@ -423,7 +424,7 @@ impl Fold {
                 }
                 // Tags are indexes into the listing, which `extract_late` checks fit.
                 self.late
-                    .add(u32::try_from(i).unwrap_or(u32::MAX), &mut candidates);
+                    .add(u32::try_from(i).unwrap_or(u32::MAX), candidates);
                 // An object with lines that could not be read gets no entry: every run reads
                 // and reports it again (a growing blob's last line is complete by then).
                 if plan.cache.is_some() && clean {
@@ -444,14 +445,18 @@ impl Fold {
 /// named (after the fold, so it cannot be skipped).
 fn extract_late(
     todo: &[&ArchiveObject],
-    raws: &Tagged,
+    raws: Tagged,
     extract: &Scope,
 ) -> Result<Option<DataFrame>> {
     if u32::try_from(todo.len()).is_err() {
         return Err(Error::Internal("over 2^32 objects".into()));
     }
-    guarded("(the late-read objects)", || extract_raws(raws, extract)).or_else(|e| {
-        for (i, one) in raws.objects() {
+    if raws.is_empty() {
+        return Ok(None);
+    }
+    let all = raws.frame(OBJECT)?;
+    guarded("(the late-read objects)", || extract_raws(&all, extract)).or_else(|e| {
+        for (i, one) in by_object(&all)? {
             guarded(&todo[i as usize].key, || extract_raws(&one, extract))?;
         }
         Err(e)
@@ -466,8 +471,8 @@ fn late_entries(
     let mut events: BTreeMap<usize, DataFrame> = match late {
         Some(l) => by_object(l)?
             .into_iter()
-            .map(|(i, e)| (i as usize, e))
-            .collect(),
+            .map(|(i, e)| Ok((i as usize, e.drop(OBJECT)?)))
+            .collect::<Result<_>>()?,
         None => BTreeMap::new(),
     };
     Ok(stats

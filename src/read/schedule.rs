@@ -14,6 +14,7 @@
 //! result independent of their order, so the first bad object reported is the first in key
 //! order.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -41,14 +42,14 @@ pub(super) enum Step {
     Fetched(Result<Got>),
 }
 
-/// Runs `decode` on every object of `todo` (`hits[i]` is object `i`'s cache entry, if any;
+/// Runs `decode` on every object of `todo` (`hits` holds the cache entries by index;
 /// the others are fetched with `fetch`). `decode` returns its outcome and whether it is fatal:
 /// after a fatal outcome no further object is handed out. Each outcome goes to `absorb` with
 /// its index as soon as it is decoded, in no particular order: none is kept here, so memory
 /// does not grow with the number of objects.
 pub(super) fn run<T, F, Fut>(
     todo: &[&ArchiveObject],
-    hits: Vec<Option<Entry>>,
+    hits: BTreeMap<usize, Entry>,
     fetch: F,
     decode: impl Fn(usize, Step) -> (T, bool) + Sync,
     absorb: impl FnMut(usize, T) + Send,
@@ -124,7 +125,7 @@ where
 /// The feeder: hits and fetches in key order, at most [`IN_FLIGHT`] ahead of the decoders.
 async fn feed<F, Fut>(
     todo: &[&ArchiveObject],
-    hits: Vec<Option<Entry>>,
+    hits: BTreeMap<usize, Entry>,
     fetch: F,
     tx: mpsc::Sender<(usize, Step)>,
 ) where
@@ -133,8 +134,9 @@ async fn feed<F, Fut>(
 {
     // Each object is copied as the stream reaches it: a few ahead of the decoders.
     let objects = todo.iter().copied().cloned();
-    let steps = futures::stream::iter(objects.zip(hits).enumerate())
-        .map(|(i, (obj, hit))| match hit {
+    let mut hits = hits;
+    let steps = futures::stream::iter(objects.enumerate())
+        .map(move |(i, obj)| match hits.remove(&i) {
             Some(entry) => futures::future::ready((i, Step::Hit(entry))).left_future(),
             None => {
                 // Its own task: fetches proceed in parallel, also while this one waits.

@@ -472,9 +472,10 @@ mod tests {
 
     /// The events of one object's candidates, as every reader's rows become.
     fn events(bytes: &[u8]) -> DataFrame {
-        let (mut raw, _) = read(bytes);
+        let (raw, _) = read(bytes);
         let mut all = crate::read::raw::Tagged::default();
-        all.add(0, &mut raw.candidates);
+        all.add(0, raw.candidates);
+        let all = all.frame(crate::read::events::OBJECT).unwrap();
         match extract_raws(&all, &Scope::everything()).unwrap() {
             Some(e) => e.drop(crate::read::events::OBJECT).unwrap(),
             None => crate::rule::columns::empty_events(),
