@@ -68,7 +68,7 @@ pub(crate) fn list_archive(
                 key,
                 size: m.size,
                 e_tag: m.e_tag.clone(),
-                last_modified: Some(m.last_modified.to_rfc3339()),
+                last_modified: Some(m.last_modified),
             })
         })
         .collect();

@@ -24,7 +24,8 @@ pub(crate) struct ArchiveObject {
     pub(crate) key: String,
     pub(crate) size: u64,
     pub(crate) e_tag: Option<String>,
-    pub(crate) last_modified: Option<String>,
+    /// Kept as a time, not its text: one listing can hold a million objects.
+    pub(crate) last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl ArchiveObject {
@@ -210,13 +211,13 @@ fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let obj = ArchiveObject {
-            key: name.clone(),
+            key: name,
             size: meta.len(),
             e_tag: None,
             last_modified: meta
                 .modified()
                 .ok()
-                .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339()),
+                .map(chrono::DateTime::<chrono::Utc>::from),
         };
         (parent.to_path_buf(), Some(obj))
     } else {

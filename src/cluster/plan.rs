@@ -86,7 +86,7 @@ impl Plan {
                 key: o.key.clone(),
                 size: o.size,
                 e_tag: o.e_tag.clone(),
-                last_modified: o.last_modified.clone(),
+                last_modified: o.last_modified.map(|t| t.to_rfc3339()),
                 shard,
             })
             .collect();
@@ -176,7 +176,12 @@ impl Plan {
                 key: o.key.clone(),
                 size: o.size,
                 e_tag: o.e_tag.clone(),
-                last_modified: o.last_modified.clone(),
+                // Written by `to_rfc3339` above: one that does not parse only misses the cache.
+                last_modified: o
+                    .last_modified
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.to_utc()),
             })
             .collect();
         Listing {

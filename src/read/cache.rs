@@ -167,7 +167,9 @@ impl Cache {
             obj.key,
             obj.size,
             obj.e_tag.as_deref().unwrap_or(""),
-            obj.last_modified.as_deref().unwrap_or("")
+            obj.last_modified
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
         )
     }
 

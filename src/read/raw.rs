@@ -80,6 +80,8 @@ pub(crate) struct Tagged {
     strings: Vec<StringChunkedBuilder>,
     time: Vec<Option<i64>>,
     tags: Vec<u32>,
+    /// Bytes of text held.
+    text: usize,
 }
 
 /// The string columns of [`Tagged`].
@@ -104,6 +106,7 @@ impl Default for Tagged {
                 .collect(),
             time: Vec::new(),
             tags: Vec::new(),
+            text: 0,
         }
     }
 }
@@ -130,6 +133,7 @@ impl Tagged {
         ];
         for (builder, values) in self.strings.iter_mut().zip(columns) {
             for v in values {
+                self.text += v.as_ref().map_or(0, String::len);
                 builder.append_option(v);
             }
         }
@@ -137,6 +141,11 @@ impl Tagged {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.tags.is_empty()
+    }
+
+    /// Bytes of text held.
+    pub(crate) fn text(&self) -> usize {
+        self.text
     }
 
     /// The [`input::READ`] columns, as polars' reader would give them, and `tag` holding each

@@ -154,10 +154,11 @@ pub(crate) fn scan_archive(
     plan.progress
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
     let hits = lookup(&todo, plan);
-    let mut fold = Fold::new(listing);
+    let mut fold = Fold::new(listing, &todo, &extract);
     read_objects(loc, &todo, hits, &extract, plan, |i, outcome| {
-        fold.add(todo[i], i, outcome, plan);
+        fold.add(i, outcome, plan);
     })?;
+    fold.extract_late(todo.len());
     if let Some((_, e)) = fold.failed {
         return Err(e);
     }
@@ -166,9 +167,8 @@ pub(crate) fn scan_archive(
     fold.m.bad_lines.sort_by(|a, b| a.key.cmp(&b.key));
     plan.progress.finish();
     let (frames, mut fresh) = (fold.frames, fold.fresh);
-    // The late-read objects' candidate rows become events in one pass over all of them.
     let extracting = std::time::Instant::now();
-    let late = extract_late(todo.as_slice(), fold.late, &extract)?;
+    let late = stack(fold.late_events)?;
     if plan.cache.is_some() {
         fresh.extend(late_entries(fold.late_stats, late.as_ref())?);
     }
@@ -180,7 +180,7 @@ pub(crate) fn scan_archive(
             .collect(),
         None => Vec::new(),
     };
-    let extract_time = extracting.elapsed();
+    let extract_time = fold.extract_time + extracting.elapsed();
     let events = combine(frames, late, plan.cache.is_some().then_some(plan.scope))?;
     Ok(Extracted {
         duplicates_dropped: events.1,
@@ -301,14 +301,20 @@ fn read_json(obj: &ArchiveObject, bytes: &[u8], extract: &Scope) -> Outcome {
 /// The outcomes folded as they come: metrics, row statistics, and the events or candidate
 /// rows of each object read. Nothing that depends on their order: lists are sorted by key at
 /// the end, and of the fatal failures the first in key order is the one reported.
-struct Fold {
+struct Fold<'a> {
+    todo: &'a [&'a ArchiveObject],
+    /// What the late-read objects' events are extracted with.
+    extract: &'a Scope,
     m: ScanMetrics,
     max_time: Option<i64>,
     tenant_rows: BTreeMap<String, u64>,
     decode_time: Duration,
     frames: Vec<(usize, DataFrame)>,
-    /// The late-read objects' candidate rows.
+    /// The late-read objects' candidate rows not yet extracted.
     late: Tagged,
+    /// The late-read objects' events, extracted from their candidate rows a batch at a time.
+    late_events: Vec<DataFrame>,
+    extract_time: Duration,
     /// With a cache: the late-read objects' statistics, for their entries.
     late_stats: Vec<(usize, Stats)>,
     /// Objects read by polars' reader, as cache entries.
@@ -324,9 +330,24 @@ struct Stats {
     tenant_rows: Vec<(String, u64)>,
 }
 
-impl Fold {
-    fn new(listing: &Listing) -> Self {
+/// Candidate text extracted at a time: the raw rows held stay bounded however long the
+/// history, and each batch is large enough that its fixed cost does not count. Tests set
+/// `UNREDEEMED_EXTRACT_BATCH` (bytes) to extract every object alone.
+fn late_batch() -> usize {
+    static BATCH: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BATCH.get_or_init(|| {
+        std::env::var("UNREDEEMED_EXTRACT_BATCH")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(4 << 20)
+    })
+}
+
+impl<'a> Fold<'a> {
+    fn new(listing: &Listing, todo: &'a [&'a ArchiveObject], extract: &'a Scope) -> Self {
         Fold {
+            todo,
+            extract,
             m: ScanMetrics {
                 files_listed: listing.objects.len(),
                 folders_pruned: listing.folders_pruned,
@@ -338,13 +359,16 @@ impl Fold {
             decode_time: Duration::ZERO,
             frames: Vec::new(),
             late: Tagged::default(),
+            late_events: Vec::new(),
+            extract_time: Duration::ZERO,
             late_stats: Vec::new(),
             fresh: Vec::new(),
             failed: None,
         }
     }
 
-    fn add(&mut self, obj: &ArchiveObject, i: usize, o: Outcome, plan: &ScanPlan) {
+    fn add(&mut self, i: usize, o: Outcome, plan: &ScanPlan) {
+        let obj = self.todo[i];
         let m = &mut self.m;
         self.decode_time += o.decode_time;
         if plan.cache.is_some() {
@@ -378,12 +402,28 @@ impl Fold {
                     reason,
                 });
             }
-            Err(e) => {
-                if self.failed.as_ref().is_none_or(|(at, _)| i < *at) {
-                    self.failed = Some((i, e));
-                }
-            }
+            Err(e) => self.fail(i, e),
         }
+    }
+
+    fn fail(&mut self, i: usize, e: Error) {
+        if self.failed.as_ref().is_none_or(|(at, _)| i < *at) {
+            self.failed = Some((i, e));
+        }
+    }
+
+    /// The candidate rows held become events. A failure is reported as object `at`'s, the
+    /// last one in (the object whose rows fail is named in the error).
+    fn extract_late(&mut self, at: usize) {
+        if self.late.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match extract_late(self.todo, std::mem::take(&mut self.late), self.extract) {
+            Ok(events) => self.late_events.extend(events),
+            Err(e) => self.fail(at, e),
+        }
+        self.extract_time += started.elapsed();
     }
 
     /// Folds an object read (or found in the cache).
@@ -425,6 +465,9 @@ impl Fold {
                 // Tags are indexes into the listing, which `extract_late` checks fit.
                 self.late
                     .add(u32::try_from(i).unwrap_or(u32::MAX), candidates);
+                if self.late.text() >= late_batch() {
+                    self.extract_late(i);
+                }
                 // An object with lines that could not be read gets no entry: every run reads
                 // and reports it again (a growing blob's last line is complete by then).
                 if plan.cache.is_some() && clean {
@@ -461,6 +504,18 @@ fn extract_late(
         }
         Err(e)
     })
+}
+
+/// The batches of events as one frame (each object's rows are in one batch).
+fn stack(batches: Vec<DataFrame>) -> Result<Option<DataFrame>> {
+    let mut batches = batches.into_iter();
+    let Some(mut all) = batches.next() else {
+        return Ok(None);
+    };
+    for b in batches {
+        all.vstack_mut_owned(b)?;
+    }
+    Ok(Some(all))
 }
 
 /// Cache entries of the late-read objects: each one's events and statistics.
