@@ -7,6 +7,7 @@ use polars_core::runtime::THREAD_POOL;
 use rayon::prelude::*;
 
 use super::frames::PerTenant;
+use super::html;
 use super::markdown::{markdown, ReplayView, SweepView, TenantView};
 use super::summary::Summary;
 use crate::analysis::{Replay, Sweep};
@@ -107,6 +108,7 @@ struct Parts<'a> {
     findings: PerTenant,
     suppressed: Option<PerTenant>,
     by_tenant: PerTenant,
+    time_to_redeem: PerTenant,
     replay: Option<(&'a Replay, PerTenant, PerTenant, Option<PerTenant>)>,
     sweep: Option<(&'a Sweep, PerTenant, PerTenant)>,
 }
@@ -118,6 +120,7 @@ impl<'a> Parts<'a> {
             findings: per(o.findings)?,
             suppressed: o.suppressed.map(per).transpose()?,
             by_tenant: per(o.by_tenant)?,
+            time_to_redeem: per(o.time_to_redeem)?,
             replay: match o.replay {
                 Some(r) => Some((
                     r,
@@ -143,6 +146,7 @@ impl<'a> Parts<'a> {
             findings: self.findings.of(key),
             suppressed: self.suppressed.as_ref().map(|p| p.of(key)),
             by_tenant: self.by_tenant.of(key),
+            time_to_redeem: self.time_to_redeem.of(key),
             replay: self
                 .replay
                 .as_ref()
@@ -204,6 +208,10 @@ fn tenant_files(views: &[TenantView]) -> Result<Files> {
         .collect::<Result<Vec<_>>>()?
         .join("\n---\n\n");
     files.push((format!("{dir}/report.md"), report.into_bytes()));
+    files.push((
+        format!("{dir}/report.html"),
+        html::tenant_page(views)?.into_bytes(),
+    ));
     Ok(files)
 }
 
@@ -260,7 +268,51 @@ pub(crate) fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     })?;
     let mut files: Files = per_tenant.into_iter().flatten().collect();
     files.extend(shared_files(o)?);
+    files.push(("index.html".into(), index(o, &parts)?.into_bytes()));
     sink.put_all(files)
+}
+
+/// `index.html`: a row per tenant, with the time to redeem of its (first) Entra tenant and the
+/// sweep's suggested threshold.
+fn index(o: &Outputs, parts: &Parts) -> Result<String> {
+    let mut rows = Vec::with_capacity(o.summary.tenants.len());
+    for (tenant, counts) in &o.summary.tenants {
+        let key = o.keys.iter().find(|k| &k.tenant == tenant);
+        let by_tenant = key.map(|k| parts.by_tenant.of(k));
+        let quantile = |c: &str| -> Result<Option<f64>> {
+            Ok(match by_tenant {
+                Some(b) if b.height() > 0 => b.column(c)?.f64()?.get(0),
+                _ => None,
+            })
+        };
+        let q = [out::P50_SECONDS, out::P90_SECONDS, out::P99_SECONDS]
+            .map(|c| quantile(c).transpose())
+            .into_iter()
+            .collect::<Option<Result<Vec<f64>>>>()
+            .transpose()?;
+        let suggested = match (&parts.sweep, key) {
+            (Some((_, _, suggested)), Some(k)) => {
+                let s = suggested.of(k);
+                match s.height() {
+                    0 => None,
+                    _ => s
+                        .column(out::SUGGESTED_THRESHOLD)?
+                        .str()?
+                        .get(0)
+                        .map(String::from),
+                }
+            }
+            _ => None,
+        };
+        rows.push(html::IndexRow {
+            tenant,
+            dir: tenant_dir(tenant),
+            counts,
+            quantiles: q.and_then(|q| <[f64; 3]>::try_from(q).ok()),
+            suggested,
+        });
+    }
+    Ok(html::index_page(o.summary, &mut rows))
 }
 
 /// The summaries [`write_summary`] writes for `summary`.

@@ -27,6 +27,8 @@ pub(super) struct TenantView<'a> {
     pub(super) suppressed: Option<&'a DataFrame>,
     /// The tenant's row of `baseline/by_tenant.parquet` (none: no invites).
     pub(super) by_tenant: &'a DataFrame,
+    /// The tenant's rows of `baseline/time_to_redeem.parquet`.
+    pub(super) time_to_redeem: &'a DataFrame,
     pub(super) replay: Option<ReplayView<'a>>,
     pub(super) sweep: Option<SweepView<'a>>,
 }
@@ -74,9 +76,15 @@ fn instant(v: Option<i64>) -> String {
 
 /// The whole `report.md` of one tenant.
 pub(super) fn markdown(v: &TenantView) -> Result<String> {
+    markdown_with(v, usize::MAX)
+}
+
+/// [`markdown`] with at most `max_rows` rows in the findings table: the longest pending,
+/// longest first, and a link to `findings.csv`, which holds them all.
+pub(super) fn markdown_with(v: &TenantView, max_rows: usize) -> Result<String> {
     let mut md = String::new();
     header(&mut md, v);
-    findings_section(&mut md, v.findings)?;
+    findings_section(&mut md, v.findings, max_rows)?;
     let (excluded, deleted) = match v.suppressed {
         Some(gone) => {
             let deleted = || col(out::RULE).eq(lit(DELETED_RULE));
@@ -165,7 +173,7 @@ struct Group<'a> {
 }
 
 /// The findings, grouped by (guest, inviter) in Rust: a tenant's findings are few.
-fn findings_section(md: &mut String, findings: &DataFrame) -> Result<()> {
+fn findings_section(md: &mut String, findings: &DataFrame, max_rows: usize) -> Result<()> {
     let _ = writeln!(md, "\n## Findings ({})\n", findings.height());
     if findings.height() == 0 {
         let _ = writeln!(md, "No unredeemed invite in the window.");
@@ -195,7 +203,12 @@ fn findings_section(md: &mut String, findings: &DataFrame) -> Result<()> {
         "| Guest (TargetUPN) | Account (InviteInitiator) | IP (IPAddress) | Invites | First invite | Last invite | Pending for |"
     );
     let _ = writeln!(md, "|---|---|---|---:|---|---|---|");
-    for ((upn, who), g) in &groups {
+    let mut rows: Vec<(&(&str, &str), &Group)> = groups.iter().collect();
+    if rows.len() > max_rows {
+        rows.sort_by(|a, b| b.1.pending.total_cmp(&a.1.pending));
+        rows.truncate(max_rows);
+    }
+    for ((upn, who), g) in rows {
         let ips: Vec<&str> = g.ips.iter().copied().collect();
         row(
             md,
@@ -208,6 +221,13 @@ fn findings_section(md: &mut String, findings: &DataFrame) -> Result<()> {
                 instant(g.last),
                 human_seconds(g.pending),
             ],
+        );
+    }
+    if groups.len() > max_rows {
+        let _ = writeln!(
+            md,
+            "\nThe {max_rows} longest pending of {} rows; every finding is in [findings.csv](findings.csv).",
+            groups.len()
         );
     }
     Ok(())

@@ -2,8 +2,10 @@
 //! `--out` (findings, suppressions, baseline, replay and sweep tables, `report.md`), and the
 //! short table on stdout.
 
+mod charts;
 mod files;
 mod frames;
+mod html;
 mod markdown;
 mod stdout;
 mod summary;

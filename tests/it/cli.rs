@@ -59,17 +59,7 @@ fn sample_golden_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let out = sample_run(dir.path(), &["--semantics", semantics, "--quiet"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        let mut tenants: Vec<PathBuf> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("tenant=")
-            })
-            .collect();
-        tenants.sort();
+        let tenants = tenant_dirs(dir.path());
         assert!(tenants.len() >= 3, "the sample has several tenants");
         let mut all = String::new();
         for t in &tenants {

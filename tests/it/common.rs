@@ -507,6 +507,22 @@ pub fn on_sample(command: &str, extra: &[&str], out: &Path) -> std::process::Out
     )
 }
 
+/// The `tenant=` folders under `out`, sorted.
+pub fn tenant_dirs(out: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("tenant=")
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// `generate`'s flags for an archive from 2026-01-01.
 pub fn gen_flags(
     tenants: u32,

@@ -23,7 +23,7 @@ fn hostile_upns() -> Vec<String> {
 }
 
 /// One invite per hostile UPN, never redeemed, initiated by a hostile UPN from a hostile IP.
-fn rows() -> Vec<Audit> {
+pub(crate) fn rows() -> Vec<Audit> {
     hostile_upns()
         .iter()
         .enumerate()

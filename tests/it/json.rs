@@ -180,7 +180,12 @@ pub(crate) fn run_at(command: &str, time: &str, archive: &Path, out: &Path, extr
 fn results(out: &Path) -> Vec<(String, Vec<u8>)> {
     tree(out)
         .into_iter()
-        .filter(|(name, _)| !name.ends_with("summary.json") && !name.ends_with("report.md"))
+        // The pages show what report.md and summary.json show.
+        .filter(|(name, _)| {
+            !name.ends_with("summary.json")
+                && !name.ends_with("report.md")
+                && !name.ends_with(".html")
+        })
         .collect()
 }
 

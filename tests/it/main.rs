@@ -16,6 +16,7 @@ mod json;
 mod killed;
 mod layouts;
 mod notebooks;
+mod pages;
 mod precise;
 mod reader;
 mod replay;
