@@ -60,6 +60,15 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// A count on an axis: whole numbers only (the ticks between them stay unlabelled).
+fn whole(y: &f64) -> String {
+    if y.fract() == 0.0 {
+        format!("{y:.0}")
+    } else {
+        String::new()
+    }
+}
+
 /// A readable duration for axis labels: `45s`, `12m`, `5h`, `3d`.
 pub(super) fn short_duration(secs: f64) -> String {
     let s = secs.max(0.0);
@@ -102,14 +111,14 @@ pub(super) fn ttr_ecdf(seconds: &[f64], threshold: f64, lookback: f64) -> Chart 
             .y_label_area_size(48)
             .build_cartesian_2d((1.0..hi).log_scale(), 0.0..1.0)
             .map_err(err)?;
-        axes(&mut chart, "time to redeem", "share redeemed", |x| {
-            short_duration(*x)
-        })?;
-        // A step up at each redemption.
-        let steps = xs
-            .iter()
-            .enumerate()
-            .flat_map(|(i, &x)| [(x, i as f64 / n as f64), (x, (i + 1) as f64 / n as f64)]);
+        axes(
+            &mut chart,
+            "time to redeem",
+            "share redeemed",
+            |x| short_duration(*x),
+            |y| format!("{:.0}%", y * 100.0),
+        )?;
+        let steps = ecdf_steps(&xs, hi);
         chart
             .draw_series(LineSeries::new(steps, MAIN.stroke_width(2)))
             .map_err(err)?
@@ -126,6 +135,34 @@ pub(super) fn ttr_ecdf(seconds: &[f64], threshold: f64, lookback: f64) -> Chart 
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
+
+/// Points of the ECDF of `sorted` (ascending, all ≥ 1) as a step line: a step up at each
+/// value, or past [`ECDF_POINTS`] values at as many log-spaced times up to `hi`, finer than
+/// the chart's pixels (a tenant with 100,000 redeemed invites would otherwise draw as many).
+fn ecdf_steps(sorted: &[f64], hi: f64) -> Vec<(f64, f64)> {
+    let n = sorted.len() as f64;
+    let share = |i: usize| i as f64 / n;
+    if sorted.len() <= ECDF_POINTS {
+        return sorted
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &x)| [(x, share(i)), (x, share(i + 1))])
+            .collect();
+    }
+    let (lo, hi) = (sorted.first().copied().unwrap_or(1.0).ln(), hi.ln());
+    let mut before = 0;
+    let mut out = Vec::with_capacity(2 * ECDF_POINTS + 2);
+    for k in 0..=ECDF_POINTS {
+        let x = (lo + (hi - lo) * k as f64 / ECDF_POINTS as f64).exp();
+        let upto = sorted.partition_point(|&v| v <= x);
+        out.extend([(x, share(before)), (x, share(upto))]);
+        before = upto;
+    }
+    out
+}
+
+/// Above this many redeemed invites the ECDF is drawn at this many points.
+const ECDF_POINTS: usize = 800;
 
 /// Bins of `values` (at most `max_bins` of equal width, from 0): (start, end, count).
 fn bins(values: &[f64], max_bins: usize) -> Vec<(f64, f64, usize)> {
@@ -171,9 +208,8 @@ pub(super) fn pending_histogram(seconds: &[f64], threshold: f64) -> Chart {
             .y_label_area_size(48)
             .build_cartesian_2d(0.0..hi, 0.0..(top as f64 * 1.1))
             .map_err(err)?;
-        axes(&mut chart, "pending for", "findings", |x| {
-            short_duration(*x)
-        })?;
+        let label = |x: &f64| short_duration(*x);
+        axes(&mut chart, "pending for", "findings", label, whole)?;
         chart
             .draw_series(bins.iter().map(|&(lo, hi, n)| {
                 Rectangle::new([(lo, 0.0), (hi, n as f64)], MAIN.mix(0.8).filled())
@@ -197,7 +233,7 @@ pub(super) fn by_rule(counts: &[(String, u64)]) -> Chart {
     svg(title, &desc, |root| {
         let names: Vec<String> = counts
             .iter()
-            .map(|c| super::text::one_line(&c.0, 24))
+            .map(|c| super::text::one_line(&c.0, 16))
             .collect();
         let mut chart = ChartBuilder::on(root)
             .margin(12)
@@ -208,10 +244,11 @@ pub(super) fn by_rule(counts: &[(String, u64)]) -> Chart {
                 0.0..(top as f64 * 1.15),
             )
             .map_err(err)?;
-        axes(&mut chart, "exclusion rule", "suppressed", |x| match x {
+        let name = |x: &SegmentValue<usize>| match x {
             SegmentValue::CenterOf(i) => names.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
-        })?;
+        };
+        axes(&mut chart, "exclusion rule", "suppressed", name, whole)?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, c)| {
                 let (l, r) = (SegmentValue::Exact(i), SegmentValue::Exact(i + 1));
@@ -249,7 +286,7 @@ pub(super) fn alerts_per_tick(ticks: &[(i64, u64, u64)], every: i64) -> Chart {
             .y_label_area_size(48)
             .build_cartesian_2d(lo..hi, 0.0..(top as f64 * 1.15))
             .map_err(err)?;
-        axes(&mut chart, "evaluated at", "alerts", |x| day(*x))?;
+        axes(&mut chart, "evaluated at", "alerts", |x| day(*x), whole)?;
         let bar = |t0: i64, y0: f64, y1: f64, colour: RGBColor| {
             let mut r = Rectangle::new([(t0, y0), (t0 + every.max(1), y1)], colour.filled());
             r.set_margin(0, 0, 1, 1);
@@ -304,9 +341,8 @@ pub(super) fn flagged_per_threshold(
             .y_label_area_size(48)
             .build_cartesian_2d((lo..hi).log_scale(), 0.0..top)
             .map_err(err)?;
-        axes(&mut chart, "threshold", "invites flagged", |x| {
-            short_duration(*x)
-        })?;
+        let label = |x: &f64| short_duration(*x);
+        axes(&mut chart, "threshold", "invites flagged", label, whole)?;
         let line = |pick: fn(&(f64, u64, u64)) -> u64, colour: RGBColor, label: &str| {
             let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.0, pick(r) as f64)).collect();
             let label = label.to_string();
@@ -372,6 +408,7 @@ fn axes<'a, X, Y, DB>(
     x_desc: &str,
     y_desc: &str,
     x_label: impl Fn(&X::ValueType) -> String,
+    y_label: impl Fn(&Y::ValueType) -> String,
 ) -> Result<(), String>
 where
     X: Ranged + ValueFormatter<X::ValueType>,
@@ -383,6 +420,7 @@ where
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
         .axis_style(INK)
         .label_style(("sans-serif", 13).into_font().color(&INK))
         .light_line_style(INK.mix(0.12))
@@ -453,6 +491,21 @@ mod tests {
         ] {
             valid(&c);
         }
+    }
+
+    #[test]
+    fn a_large_ecdf_is_thinned_to_the_same_curve() {
+        let xs: Vec<f64> = (1..=100_000).map(|i| 60.0 * f64::from(i)).collect();
+        let steps = ecdf_steps(&xs, 1e8);
+        assert!(steps.len() <= 2 * ECDF_POINTS + 2, "{}", steps.len());
+        // Every drawn point lies on the exact ECDF.
+        for &(x, y) in steps.iter().skip(1).step_by(2) {
+            let exact = xs.partition_point(|&v| v <= x) as f64 / xs.len() as f64;
+            assert!((y - exact).abs() < 1e-12, "{x}: {y} vs {exact}");
+        }
+        assert_eq!(steps.last().unwrap().1, 1.0);
+        let small = ecdf_steps(&[10.0, 20.0], 100.0);
+        assert_eq!(small, [(10.0, 0.0), (10.0, 0.5), (20.0, 0.5), (20.0, 1.0)]);
     }
 
     #[test]

@@ -245,3 +245,35 @@ fn hostile_values_render_as_text() {
     assert!(d.contains("line\\nbreak"), "a newline shown as \\n");
     assert_eq!(rows_after(&d, "Findings"), finding_groups(&tenants[0]));
 }
+
+/// A tenant with more finding rows than a page holds: the 500 longest pending, longest first,
+/// and a link to `findings.csv`, which has them all.
+#[test]
+fn a_large_tenant_shows_its_longest_pending_and_links_the_rest() {
+    let rows: Vec<Audit> = (0..620)
+        .map(|i| {
+            // Invites from 13.9 days to 5.1 days before T: the older, the longer pending.
+            let when = at(&format!("-{}m", 7_350 + 20 * i));
+            invite(
+                "T",
+                &format!("i{i}"),
+                &when,
+                &format!("g{i:04}@x.example"),
+                "a@c.example",
+            )
+        })
+        .collect();
+    let (_dir, out) = run_rows(&rows, &Opts::default());
+    let tenant = &tenant_dirs(&out)[0];
+    assert_eq!(finding_groups(tenant), 620);
+    let d = dom(&tenant.join("report.html"));
+    assert_eq!(rows_after(&d, "Findings"), 500);
+    assert!(d.contains("<a href=\"findings.csv\">findings.csv</a>"));
+    assert!(d.contains("The 500 longest pending of 620 rows"));
+    // The oldest invites are shown, the youngest 120 are not, the oldest first.
+    assert!(d.contains("g0619@x.example") && !d.contains("g0119@x.example"));
+    assert!(d.find("g0619@").unwrap() < d.find("g0500@").unwrap());
+    // report.md keeps every row.
+    let md = std::fs::read_to_string(tenant.join("report.md")).unwrap();
+    assert!(md.contains("g0000@x.example") && md.contains("g0619@x.example"));
+}
