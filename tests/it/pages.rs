@@ -93,6 +93,38 @@ fn variance(pixels: &[u8]) -> f64 {
     lum.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lum.len() as f64
 }
 
+/// Mean brightness of the pixels, 0 to 255.
+fn brightness(pixels: &[u8]) -> f64 {
+    let sum: f64 = pixels
+        .chunks(4)
+        .map(|p| p.iter().take(3).map(|&c| f64::from(c)).sum::<f64>() / 3.0)
+        .sum();
+    sum / (pixels.len() / 4) as f64
+}
+
+/// How many pages the page prints on (Chromium's PDF: the page tree's `/Count`).
+fn printed_pages(page: &Path) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("page.pdf");
+    succeeded(
+        chromium()
+            .arg("--no-pdf-header-footer")
+            .arg(format!("--print-to-pdf={}", pdf.display()))
+            .arg(url(page))
+            .output()
+            .unwrap(),
+    );
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF"));
+    let text = String::from_utf8_lossy(&bytes);
+    let at = text.find("/Count ").expect("a page tree") + "/Count ".len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
+}
+
 /// Rows of the table right after the heading that starts with `heading`.
 fn rows_after(dom: &str, heading: &str) -> usize {
     let at = dom
@@ -208,6 +240,22 @@ fn every_page_type_renders_in_chromium() {
                 online == offline,
                 "{name}: report.html renders differently offline"
             );
+            // The reader's dark mode: a dark page, still drawn.
+            let (dark, ..) = screenshot(&page, &["--force-dark-mode"]);
+            assert!(
+                brightness(&online) > 180.0 && brightness(&dark) < 80.0,
+                "{name}"
+            );
+            assert!(
+                variance(&dark) > 50.0,
+                "{name}: dark report.html looks blank"
+            );
+            if name == "sweep-true" {
+                assert!(
+                    printed_pages(&page) > 1,
+                    "report.html prints on several pages"
+                );
+            }
         }
     }
 }
