@@ -466,6 +466,7 @@ mod tests {
             rules.svg.contains("&lt;b&gt;lab&lt;/b&gt;: 3"),
             "escaped in its desc"
         );
+        assert!(!rules.svg.contains("<b>"), "and in its axis labels");
         let ns = 1_000_000_000_i64;
         let ticks = alerts_per_tick(&[(0, 2, 2), (86_400 * ns, 3, 1)], 86_400 * ns);
         assert!(ticks.svg.contains("3 new"));
