@@ -202,16 +202,13 @@ fn tenant_files(views: &[TenantView]) -> Result<Files> {
         let gone = written(&gone, &[out::INVITE_TIME])?;
         parquet_file(&mut files, format!("{dir}/suppressed.parquet"), &gone)?;
     }
-    let report = views
-        .iter()
-        .map(markdown)
-        .collect::<Result<Vec<_>>>()?
-        .join("\n---\n\n");
-    files.push((format!("{dir}/report.md"), report.into_bytes()));
+    let mds = views.iter().map(markdown).collect::<Result<Vec<_>>>()?;
+    let page = html::tenant_page(views, &mds)?;
     files.push((
-        format!("{dir}/report.html"),
-        html::tenant_page(views)?.into_bytes(),
+        format!("{dir}/report.md"),
+        mds.join("\n---\n\n").into_bytes(),
     ));
+    files.push((format!("{dir}/report.html"), page.into_bytes()));
     Ok(files)
 }
 

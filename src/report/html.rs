@@ -172,8 +172,15 @@ fn chart_after(heading: &str, v: &TenantView) -> Result<Option<Chart>> {
 
 /// One Entra tenant's part of a tenant page: its `report.md`, each section followed by its
 /// chart.
-fn tenant_part(v: &TenantView) -> Result<String> {
-    let md = markdown_with(v, MAX_FINDING_ROWS)?;
+/// `full` is its `report.md` text, the page's own where its findings fit the page.
+fn tenant_part(v: &TenantView, full: &str) -> Result<String> {
+    let capped;
+    let md = if v.findings.height() <= MAX_FINDING_ROWS {
+        full
+    } else {
+        capped = markdown_with(v, MAX_FINDING_ROWS)?;
+        capped.as_str()
+    };
     let mut html = String::new();
     // Sections start at `## ` lines; a value never holds a line break (see `text`).
     let mut sections = md.split("\n## ");
@@ -191,14 +198,19 @@ fn tenant_part(v: &TenantView) -> Result<String> {
 }
 
 /// `tenant=<id>/report.html`: its Entra tenants' parts (one, mostly).
-pub(super) fn tenant_page(views: &[TenantView]) -> Result<String> {
+/// `mds` holds each view's `report.md` text.
+pub(super) fn tenant_page(views: &[TenantView], mds: &[String]) -> Result<String> {
     let Some(first) = views.first() else {
         return Ok(String::new());
     };
     let mut body = String::from(
         "<nav><a href=\"../index.html\">All tenants</a> · <a href=\"findings.csv\">findings.csv</a> · <a href=\"report.md\">report.md</a></nav>\n",
     );
-    let parts = views.iter().map(tenant_part).collect::<Result<Vec<_>>>()?;
+    let parts = views
+        .iter()
+        .zip(mds)
+        .map(|(v, md)| tenant_part(v, md))
+        .collect::<Result<Vec<_>>>()?;
     body.push_str(&parts.join("<hr>\n"));
     let title = format!("{} — tenant {}", first.summary.rule.name, first.tenant);
     Ok(page(&title, &body))
