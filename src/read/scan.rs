@@ -485,7 +485,7 @@ impl<'a> Fold<'a> {
 
 /// The late-read objects' events in one frame tagged with their objects ([`extract_raws`]).
 /// Rows the late reader checked should not fail here; if they do, the object whose rows fail is
-/// named (after the fold, so it cannot be skipped).
+/// named, and the run stops (`--skip-bad-files` does not apply: the object was read).
 fn extract_late(
     todo: &[&ArchiveObject],
     raws: Tagged,

@@ -275,18 +275,14 @@ fn index(o: &Outputs, parts: &Parts) -> Result<String> {
     let mut rows = Vec::with_capacity(o.summary.tenants.len());
     for (tenant, counts) in &o.summary.tenants {
         let key = o.keys.iter().find(|k| &k.tenant == tenant);
-        let by_tenant = key.map(|k| parts.by_tenant.of(k));
-        let quantile = |c: &str| -> Result<Option<f64>> {
-            Ok(match by_tenant {
-                Some(b) if b.height() > 0 => b.column(c)?.f64()?.get(0),
-                _ => None,
-            })
+        // A tenant with no invites has no baseline row.
+        let quantiles = match key.map(|k| parts.by_tenant.of(k)) {
+            Some(b) if b.height() > 0 => [out::P50_SECONDS, out::P90_SECONDS, out::P99_SECONDS]
+                .map(|c| first_float(b, c))
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?,
+            _ => vec![None; 3],
         };
-        let q = [out::P50_SECONDS, out::P90_SECONDS, out::P99_SECONDS]
-            .map(|c| quantile(c).transpose())
-            .into_iter()
-            .collect::<Option<Result<Vec<f64>>>>()
-            .transpose()?;
         let suggested = match (&parts.sweep, key) {
             (Some((_, _, suggested)), Some(k)) => {
                 let s = suggested.of(k);
@@ -305,11 +301,16 @@ fn index(o: &Outputs, parts: &Parts) -> Result<String> {
             tenant,
             dir: tenant_dir(tenant),
             counts,
-            quantiles: q.and_then(|q| <[f64; 3]>::try_from(q).ok()),
+            quantiles,
             suggested,
         });
     }
     Ok(html::index_page(o.summary, &mut rows))
+}
+
+/// A float column's first value.
+fn first_float(df: &DataFrame, c: &str) -> Result<Option<f64>> {
+    Ok(df.column(c)?.f64()?.get(0))
 }
 
 /// The summaries [`write_summary`] writes for `summary`.

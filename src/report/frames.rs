@@ -27,6 +27,15 @@ pub(super) fn ints(df: &DataFrame, c: &str) -> Result<Vec<Option<i64>>> {
     Ok(s.i64()?.iter().collect())
 }
 
+/// A numeric column's values as floats, nulls left out.
+pub(super) fn floats(df: &DataFrame, c: &str) -> Result<Vec<f64>> {
+    let s = df
+        .column(c)?
+        .as_materialized_series()
+        .cast(&DataType::Float64)?;
+    Ok(s.f64()?.iter().flatten().collect())
+}
+
 /// A count column (any integer width) as u64 values (null as 0).
 pub(super) fn counts(df: &DataFrame, c: &str) -> Result<Vec<u64>> {
     let s = df

@@ -6,11 +6,10 @@
 
 use std::fmt::Write as _;
 
-use polars::prelude::*;
 use pulldown_cmark::{Event, Options, Parser};
 
 use super::charts::{self, Chart};
-use super::frames::{counts, ints, strings};
+use super::frames::{counts, floats, ints, strings};
 use super::markdown::{markdown_with, TenantView};
 use crate::error::Result;
 use crate::rule::columns::out;
@@ -99,15 +98,6 @@ fn figure(c: &Chart) -> String {
         c.svg,
         escape(&c.title)
     )
-}
-
-/// A float column's values, nulls left out.
-fn floats(df: &DataFrame, c: &str) -> Result<Vec<f64>> {
-    let s = df
-        .column(c)?
-        .as_materialized_series()
-        .cast(&DataType::Float64)?;
-    Ok(s.f64()?.iter().flatten().collect())
 }
 
 /// The chart that follows the section headed `heading`, if it has one.
@@ -227,7 +217,7 @@ pub(super) struct IndexRow<'a> {
     pub(super) dir: String,
     pub(super) counts: &'a super::TenantCounts,
     /// p50, p90, p99 of time to redeem, in seconds (one Entra tenant's).
-    pub(super) quantiles: Option<[f64; 3]>,
+    pub(super) quantiles: Vec<Option<f64>>,
     pub(super) suggested: Option<String>,
 }
 
@@ -274,7 +264,9 @@ pub(super) fn index_page(summary: &super::Summary, rows: &mut [IndexRow]) -> Str
         let c = r.counts;
         let q = |i: usize| {
             r.quantiles
-                .and_then(|q| q.get(i).copied())
+                .get(i)
+                .copied()
+                .flatten()
                 .map_or("—".to_string(), charts::short_duration)
         };
         let _ = write!(

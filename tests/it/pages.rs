@@ -83,23 +83,25 @@ fn screenshot(page: &Path, extra: &[&str]) -> (Vec<u8>, u32, u32) {
     (buf, info.width, info.height)
 }
 
-/// Variance of the pixels' brightness: a blank page has none.
-fn variance(pixels: &[u8]) -> f64 {
-    let lum: Vec<f64> = pixels
+/// Each pixel's brightness, 0 to 255.
+fn lum(pixels: &[u8]) -> Vec<f64> {
+    pixels
         .chunks(4)
         .map(|p| p.iter().take(3).map(|&c| f64::from(c)).sum::<f64>() / 3.0)
-        .collect();
-    let mean = lum.iter().sum::<f64>() / lum.len() as f64;
-    lum.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lum.len() as f64
+        .collect()
 }
 
-/// Mean brightness of the pixels, 0 to 255.
+/// Mean brightness of the pixels.
 fn brightness(pixels: &[u8]) -> f64 {
-    let sum: f64 = pixels
-        .chunks(4)
-        .map(|p| p.iter().take(3).map(|&c| f64::from(c)).sum::<f64>() / 3.0)
-        .sum();
-    sum / (pixels.len() / 4) as f64
+    let l = lum(pixels);
+    l.iter().sum::<f64>() / l.len() as f64
+}
+
+/// Variance of the pixels' brightness: a blank page has none.
+fn variance(pixels: &[u8]) -> f64 {
+    let l = lum(pixels);
+    let mean = brightness(pixels);
+    l.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / l.len() as f64
 }
 
 /// How many pages the page prints on (Chromium's PDF: the page tree's `/Count`).
