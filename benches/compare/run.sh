@@ -121,10 +121,10 @@ RUNDIR=$DATA/runs
 mkdir -p "$RUNDIR" "$DATA/results"
 STAMP_UTC=$(date -u +%Y%m%dT%H%M%SZ)
 TIMINGS=$DATA/results/$STAMP_UTC.tsv
-printf 'round\ttool\twall_s\tpeak_rss_kb\n' >"$TIMINGS"
+printf 'round\ttool\twall_s\tcpu_s\tpeak_rss_kb\n' >"$TIMINGS"
 
 measure() {  # round tool
-    local round=$1 tool=$2 out=$RUNDIR/$2 tv=$RUNDIR/$2.time t0 t1 wall rss
+    local round=$1 tool=$2 out=$RUNDIR/$2 tv=$RUNDIR/$2.time t0 t1 wall cpu rss
     local -a cmd
     case "$tool" in
         # --no-cache: every round scans the archive, as the peers do (reruns are measured apart).
@@ -142,8 +142,10 @@ measure() {  # round tool
     t1=$(date +%s%N)
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tv")
-    printf '%s\t%s\t%s\t%s\n' "$round" "$tool" "$wall" "$rss" >>"$TIMINGS"
-    log "round $round/$RUNS  $(printf '%-10s' "$tool") ${wall} s  $((rss / 1024)) MiB"
+    # CPU-seconds (user + system): what the run cost, less moved by other load than wall time.
+    cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.3f", s }' "$tv")
+    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$tool" "$wall" "$cpu" "$rss" >>"$TIMINGS"
+    log "round $round/$RUNS  $(printf '%-10s' "$tool") ${wall} s  cpu ${cpu} s  $((rss / 1024)) MiB"
 }
 
 log "warming the page cache ($SIZE_MB MB in $FILES files)"
@@ -183,7 +185,9 @@ rows = list(csv.DictReader(open(e["TIMINGS"]), delimiter="\t"))
 tools = ["unredeemed", "duckdb", "polars"]
 wall = {t: [float(r["wall_s"]) for r in rows if r["tool"] == t] for t in tools}
 rss = {t: [int(r["peak_rss_kb"]) / 1024 for r in rows if r["tool"] == t] for t in tools}
+cpu = {t: [float(r["cpu_s"]) for r in rows if r["tool"] == t] for t in tools}
 mw = {t: st.median(wall[t]) for t in tools}
+mc = {t: st.median(cpu[t]) for t in tools}
 mr = {t: st.median(rss[t]) for t in tools}
 what = {"unredeemed": "`unredeemed run` (Rust, polars)", "duckdb": "DuckDB SQL (peer_duckdb.py)",
         "polars": "Python polars (peer_polars.py)"}
@@ -192,17 +196,21 @@ print()
 print(f"Archive: {e['ARCHIVE_DESC']}: {int(e['ROWS']):,} rows, {e['FILES']} files, {e['SIZE_MB']} MB. "
       f"Default intended semantics, as-of = latest TimeGenerated, lookback 14d, threshold 5d.")
 print(f"Median of {e['RUNS']} alternating rounds (unredeemed, duckdb, polars, ...), page cache warm; "
-      "wall time end to end (process start to exit), peak RSS from `/usr/bin/time -v`.")
+      "wall time end to end (process start to exit), CPU (user + system) and peak RSS from `/usr/bin/time -v`.")
 print()
-print("| tool | median wall (s) | wall min–max (s) | median peak RSS (MiB) |")
-print("| --- | ---: | ---: | ---: |")
+print("| tool | median wall (s) | wall min–max (s) | median CPU (s) | median peak RSS (MiB) |")
+print("| --- | ---: | ---: | ---: | ---: |")
 for t in tools:
-    print(f"| {what[t]} | {mw[t]:.2f} | {min(wall[t]):.2f}–{max(wall[t]):.2f} | {mr[t]:.0f} |")
+    print(f"| {what[t]} | {mw[t]:.2f} | {min(wall[t]):.2f}–{max(wall[t]):.2f} | {mc[t]:.2f} | {mr[t]:.0f} |")
 print()
-print("| ratio | wall | peak RSS |")
-print("| --- | ---: | ---: |")
+# Each round's ratio, then their median and spread: rounds alternate, so a ratio pairs runs
+# made under the same load.
+print("| ratio | wall | wall, per round (median, min–max) | CPU | peak RSS |")
+print("| --- | ---: | ---: | ---: | ---: |")
 for p in ["duckdb", "polars"]:
-    print(f"| unredeemed / {p} | {mw['unredeemed'] / mw[p]:.2f} | {mr['unredeemed'] / mr[p]:.2f} |")
+    r = [a / b for a, b in zip(wall["unredeemed"], wall[p])]
+    print(f"| unredeemed / {p} | {mw['unredeemed'] / mw[p]:.2f} | {st.median(r):.2f} ({min(r):.2f}–{max(r):.2f}) "
+          f"| {mc['unredeemed'] / mc[p]:.2f} | {mr['unredeemed'] / mr[p]:.2f} |")
 print()
 print(f"Agreement: {e['AGREE']}")
 print()
