@@ -70,7 +70,7 @@ for d in $DELAYS; do
     WAYS+=("$d ms")
 done
 
-printf 'round\tway\twall_s\tcpu_s\tpeak_rss_kb\n' >"$WORK/timings.tsv"
+printf 'round\tway\twall_s\tcpu_s\tpeak_rss_kb\tin_flight\n' >"$WORK/timings.tsv"
 for round in $(seq "$RUNS"); do
     for way in "${WAYS[@]}"; do
         out=$WORK/out-${way// /}
@@ -84,8 +84,10 @@ for round in $(seq "$RUNS"); do
         wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
         cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.3f", s }' "$WORK/time")
         rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time")
-        printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$way" "$wall" "$cpu" "$rss" >>"$WORK/timings.tsv"
-        log "round $round/$RUNS  $(printf '%-7s' "$way") $wall s  cpu $cpu s  $((rss / 1024)) MiB"
+        # The most objects fetched ahead at once (summary.json).
+        ahead=$(grep -o '"objects_in_flight": *[0-9]*' "$out/summary.json" | grep -o '[0-9]*$' || echo -)
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$way" "$wall" "$cpu" "$rss" "$ahead" >>"$WORK/timings.tsv"
+        log "round $round/$RUNS  $(printf '%-7s' "$way") $wall s  cpu $cpu s  $((rss / 1024)) MiB  $ahead in flight"
         # Every way finds the same: findings and baseline, byte for byte.
         if [ "$way" != direct ]; then
             for f in $(cd "$WORK/out-direct" && find . -name '*.csv' -o -name '*.parquet' | sort); do
@@ -102,13 +104,13 @@ ways = list(dict.fromkeys(r["way"] for r in rows))
 col = lambda w, k: [float(r[k]) for r in rows if r["way"] == w]
 print(f"### {sys.argv[3]} {sys.argv[2]} objects in Azurite, median of {len(col(ways[0], 'wall_s'))} alternating rounds")
 print()
-print("| way | wall (s) | wall min–max | CPU (s) | peak RSS (MiB) | wall / direct, per round (median, min–max) |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+print("| way | wall (s) | wall min–max | CPU (s) | peak RSS (MiB) | objects in flight | wall / direct, per round (median, min–max) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for w in ways:
     wall, cpu, rss = col(w, "wall_s"), col(w, "cpu_s"), col(w, "peak_rss_kb")
     r = [a / b for a, b in zip(wall, col("direct", "wall_s"))]
     print(f"| {w} | {st.median(wall):.2f} | {min(wall):.2f}–{max(wall):.2f} | {st.median(cpu):.2f} | "
-          f"{st.median(rss) / 1024:.0f} | {st.median(r):.2f} ({min(r):.2f}–{max(r):.2f}) |")
+          f"{st.median(rss) / 1024:.0f} | {'/'.join(sorted({r['in_flight'] for r in rows if r['way'] == w}))} | {st.median(r):.2f} ({min(r):.2f}–{max(r):.2f}) |")
 print()
 print("Findings and baseline identical in every run.")
 PY

@@ -1,8 +1,9 @@
 //! Listing the archive's data objects (Parquet, JSON Lines), with or without descending into
 //! every folder.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
+use object_store::ObjectMeta;
 
 use super::location::{ArchiveObject, Location};
 use super::runtime::block_on;
@@ -36,30 +37,13 @@ pub(crate) fn list_archive(
             out_of_scope: Vec::new(),
         });
     }
-    let unreadable = |e: object_store::Error| Error::archive(&loc.display, None, Some(e.into()));
-    let root = (!loc.prefix.as_ref().is_empty()).then_some(&loc.prefix);
-    let mut metas = Vec::new();
-    let mut pruned_folders = Vec::new();
-    match descend {
-        None => {
-            metas = block_on(loc.store.list(root).try_collect::<Vec<_>>())?.map_err(unreadable)?
-        }
-        Some(descend) => {
-            let mut stack: Vec<Option<ObjectPath>> = vec![root.cloned()];
-            while let Some(dir) = stack.pop() {
-                let listed =
-                    block_on(loc.store.list_with_delimiter(dir.as_ref()))?.map_err(unreadable)?;
-                metas.extend(listed.objects);
-                for sub in listed.common_prefixes {
-                    if descend(&relative(loc, &sub)) {
-                        stack.push(Some(sub));
-                    } else {
-                        pruned_folders.push(format!("{}/", relative(loc, &sub)));
-                    }
-                }
-            }
-        }
-    }
+    let root = (!loc.prefix.as_ref().is_empty()).then_some(loc.prefix.clone());
+    let (metas, mut pruned_folders) = match descend {
+        Some(descend) => walk(loc, root, Some(descend), usize::MAX)?,
+        // A store: the folders are walked until a level has enough of them to list at once.
+        None if loc.remote => walk(loc, root, None, SPLIT_AT)?,
+        None => (flat(loc, root.as_ref())?, Vec::new()),
+    };
     let mut objects: Vec<ArchiveObject> = metas
         .into_iter()
         .filter_map(|m| {
@@ -89,6 +73,100 @@ pub(crate) fn list_archive(
         pruned_folders,
         out_of_scope: Vec::new(),
     })
+}
+
+/// Folders listed at once.
+const LIST_PARALLEL: usize = 32;
+
+/// A level of this many folders (or more) is listed flat, each folder at once: fewer requests
+/// than walking on (a day's hourly folders hold a blob each), and a store lists a folder in
+/// pages of 1,000 (S3) or 5,000 (Azure) objects, one after the other.
+const SPLIT_AT: usize = 16;
+
+fn unreadable(loc: &Location) -> impl Fn(object_store::Error) -> Error + '_ {
+    |e| Error::archive(&loc.display, None, Some(e.into()))
+}
+
+/// Times a listing is asked for, in all, when its answer is cut halfway.
+const LIST_ATTEMPTS: u32 = 4;
+
+/// `list` again when its answer was cut halfway: object_store retries a request that fails,
+/// not a body that breaks off while it is read (a listing's pages are read whole), and a walk
+/// makes many requests. Other errors are final (object_store has retried them already).
+async fn again<T, Fut>(list: impl Fn() -> Fut) -> object_store::Result<T>
+where
+    Fut: std::future::Future<Output = object_store::Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match list().await {
+            Err(e) if attempt < LIST_ATTEMPTS && is_cut(&e) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100) * attempt).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A listing's answer that broke off while its body was read (object_store says so only in
+/// its message).
+fn is_cut(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::Generic { .. }) && e.to_string().contains("response body")
+}
+
+/// Every object under `root`, in one listing.
+fn flat(loc: &Location, root: Option<&ObjectPath>) -> Result<Vec<ObjectMeta>> {
+    block_on(again(|| loc.store.list(root).try_collect::<Vec<_>>()))?.map_err(unreadable(loc))
+}
+
+/// Walks the folders under `root` a level at a time, the folders of a level listed at once (a
+/// round trip each, not one after the other). Enters a folder when `descend` says so (and
+/// returns those it did not enter), and lists flat each folder of a level that has at least
+/// `split_at` of them.
+fn walk(
+    loc: &Location,
+    root: Option<ObjectPath>,
+    descend: Option<&dyn Fn(&str) -> bool>,
+    split_at: usize,
+) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+    let (mut metas, mut pruned) = (Vec::new(), Vec::new());
+    let mut level = vec![root];
+    while !level.is_empty() {
+        if level.len() >= split_at {
+            let store = &loc.store;
+            let lists = futures::stream::iter(level.iter())
+                .map(|dir| again(|| store.list(dir.as_ref()).try_collect::<Vec<_>>()))
+                .buffer_unordered(LIST_PARALLEL)
+                .try_collect::<Vec<_>>();
+            metas.extend(
+                block_on(lists)?
+                    .map_err(unreadable(loc))?
+                    .into_iter()
+                    .flatten(),
+            );
+            break;
+        }
+        let store = &loc.store;
+        let lists = futures::stream::iter(level.iter())
+            .map(|dir| again(|| store.list_with_delimiter(dir.as_ref())))
+            .buffer_unordered(LIST_PARALLEL)
+            .try_collect::<Vec<_>>();
+        let mut next = Vec::new();
+        for listed in block_on(lists)?.map_err(unreadable(loc))? {
+            metas.extend(listed.objects);
+            for sub in listed.common_prefixes {
+                match descend {
+                    Some(descend) if !descend(&relative(loc, &sub)) => {
+                        pruned.push(format!("{}/", relative(loc, &sub)));
+                    }
+                    _ => next.push(Some(sub)),
+                }
+            }
+        }
+        level = next;
+    }
+    Ok((metas, pruned))
 }
 
 /// A listed path relative to the location's prefix.

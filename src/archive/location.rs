@@ -14,6 +14,7 @@ use object_store::prefix::PrefixStore;
 use object_store::{BackoffConfig, ObjectStore, ObjectStoreScheme, RetryConfig};
 use url::Url;
 
+use super::observe::Observed;
 use super::secrets::register;
 use crate::error::{Error, Result};
 
@@ -46,6 +47,8 @@ pub(crate) struct Location {
     pub(crate) prefix: ObjectPath,
     /// Set when the location is a single object rather than a prefix.
     pub(crate) single: Option<ArchiveObject>,
+    /// Reached over the network (a request costs a round trip), not a local folder.
+    pub(crate) remote: bool,
 }
 
 impl Location {
@@ -137,7 +140,8 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         ObjectStoreScheme::MicrosoftAzure => Arc::new(build(
             MicrosoftAzureBuilder::from_env()
                 .with_url(spec)
-                .with_retry(policy.clone()),
+                .with_retry(policy.clone())
+                .with_http_connector(Observed),
             options,
             &display,
             |b, k, v| b.with_config(k, v),
@@ -146,7 +150,8 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         ObjectStoreScheme::AmazonS3 => Arc::new(build(
             AmazonS3Builder::from_env()
                 .with_url(spec)
-                .with_retry(policy.clone()),
+                .with_retry(policy.clone())
+                .with_http_connector(Observed),
             options,
             &display,
             |b, k, v| b.with_config(k, v),
@@ -155,7 +160,8 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         ObjectStoreScheme::GoogleCloudStorage => Arc::new(build(
             GoogleCloudStorageBuilder::from_env()
                 .with_url(spec)
-                .with_retry(policy.clone()),
+                .with_retry(policy.clone())
+                .with_http_connector(Observed),
             options,
             &display,
             |b, k, v| b.with_config(k, v),
@@ -168,6 +174,7 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         store,
         prefix,
         single: None,
+        remote: true,
     })
 }
 
@@ -229,6 +236,7 @@ fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
         store: Arc::new(store),
         prefix: ObjectPath::default(),
         single,
+        remote: false,
     })
 }
 

@@ -6,6 +6,7 @@
 mod fetch;
 mod list;
 mod location;
+mod observe;
 mod prune;
 mod runtime;
 mod secrets;
@@ -15,6 +16,7 @@ mod sink;
 pub(crate) use fetch::{fetch_needed, fetch_whole, is_json_key, Fetched, Got};
 pub(crate) use list::{list_archive, Listing};
 pub(crate) use location::{display_url, resolve, ArchiveObject, Location};
+pub(crate) use observe::throttled;
 pub(crate) use prune::{folder_span, nanos_per_unit, row_group_span, TimeWindow};
 pub(crate) use runtime::block_on;
 pub use secrets::redact;

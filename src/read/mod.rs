@@ -15,6 +15,7 @@ mod events;
 mod json;
 mod late;
 mod object;
+mod pace;
 mod pruned;
 mod raw;
 mod scan;

@@ -47,6 +47,8 @@ pub struct Extracted {
     pub extract_time: Duration,
     /// With a cache: the entries extracted afresh (identity, entry), in key order.
     pub(crate) fresh: Vec<(String, Entry)>,
+    /// How far the fetches ran ahead, and what the store throttled.
+    pub(crate) paced: schedule::Paced,
 }
 
 /// What the scan touched, for `summary.json` (in this order there).
@@ -155,7 +157,7 @@ pub(crate) fn scan_archive(
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
     let hits = lookup(&todo, plan);
     let mut fold = Fold::new(listing, &todo, &extract);
-    read_objects(loc, &todo, hits, &extract, plan, |i, outcome| {
+    let paced = read_objects(loc, &todo, hits, &extract, plan, |i, outcome| {
         fold.add(i, outcome, plan);
     })?;
     fold.extract_late(todo.len());
@@ -196,6 +198,7 @@ pub(crate) fn scan_archive(
         decode_time: fold.decode_time,
         extract_time,
         fresh,
+        paced,
     })
 }
 
@@ -221,7 +224,7 @@ fn read_objects(
     extract: &Scope,
     plan: &ScanPlan,
     absorb: impl FnMut(usize, Outcome) + Send,
-) -> Result<()> {
+) -> Result<schedule::Paced> {
     let store = loc.objects();
     let cut = Arc::new(extract.clone());
     let fetch = move |obj: ArchiveObject| {
@@ -257,7 +260,7 @@ fn read_objects(
         plan.progress.advance(obj.size);
         (outcome, fatal)
     };
-    schedule::run(todo, hits, fetch, decode, absorb)
+    schedule::run(loc.remote, todo, hits, fetch, decode, absorb)
 }
 
 /// Reads one fetched object.

@@ -1,8 +1,9 @@
 //! The scan's pipeline, and the job's concurrency model in one place:
 //!
-//! - **I/O** runs on the tokio runtime (`archive::runtime`): a feeder task keeps up to
-//!   [`IN_FLIGHT`] object fetches running ahead, in key order, and hands each fetched object
-//!   (or cache hit) over a bounded channel.
+//! - **I/O** runs on the tokio runtime (`archive::runtime`): a feeder task keeps object
+//!   fetches running ahead, in key order, as many as [`Pace`] says (the store's latency over
+//!   the decoders' pace, within a budget of bytes held), and hands each fetched object (or
+//!   cache hit) over a bounded channel.
 //! - **Decoding** runs on the scan's decoder threads, twice the cores: each takes the next
 //!   object from the channel as soon as it is free (no batch barriers), so a slow object never
 //!   holds up the others. They wait on the channel, never on a future.
@@ -16,18 +17,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::future::{AbortHandle, Abortable};
+use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::cache::Entry;
-use crate::archive::{block_on, ArchiveObject, Got};
+use super::pace::{charge, Pace, BUDGET_KIB};
+use crate::archive::{block_on, throttled, ArchiveObject, Got};
 use crate::error::{Error, Result};
-
-/// Objects fetched ahead of the decoders; bounds memory to this many (sparse) objects.
-pub(super) const IN_FLIGHT: usize = 8;
 
 /// Decoder threads: twice the cores, because a decoder often waits (for its object's fetch,
 /// or inside polars for its own workers) and the cores should not. Measured: 2 threads
@@ -42,27 +43,46 @@ pub(super) enum Step {
     Fetched(Result<Got>),
 }
 
+/// A step on its way to a decoder, with its share of the byte budget (released once decoded).
+struct Handed {
+    i: usize,
+    step: Step,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+/// How the fetches were paced, for `summary.json`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Paced {
+    /// The most objects fetched ahead at once.
+    pub(crate) widest_window: usize,
+    /// Requests the store throttled (503, 429), each retried.
+    pub(crate) throttled: u64,
+}
+
 /// Runs `decode` on every object of `todo` (`hits` holds the cache entries by index;
-/// the others are fetched with `fetch`). `decode` returns its outcome and whether it is fatal:
+/// the others are fetched with `fetch`, paced by the store's latency when it is `remote`). `decode` returns its outcome and whether it is fatal:
 /// after a fatal outcome no further object is handed out. Each outcome goes to `absorb` with
 /// its index as soon as it is decoded, in no particular order: none is kept here, so memory
 /// does not grow with the number of objects.
 pub(super) fn run<T, F, Fut>(
+    remote: bool,
     todo: &[&ArchiveObject],
     hits: BTreeMap<usize, Entry>,
     fetch: F,
     decode: impl Fn(usize, Step) -> (T, bool) + Sync,
     absorb: impl FnMut(usize, T) + Send,
-) -> Result<()>
+) -> Result<Paced>
 where
     T: Send,
     F: Fn(ArchiveObject) -> Fut + Send + Sync,
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel::<(usize, Step)>(1);
+    let (tx, rx) = mpsc::channel::<Handed>(1);
     // A fatal outcome stops the feeder at once, so no decoder waits for one more fetch.
     let (stop, stopped) = AbortHandle::new_pair();
     let rx = Mutex::new(rx);
+    let throttled_before = throttled();
+    let pace = Mutex::new(Pace::new(decoders(), remote, throttled_before));
     // The index of the first fatal outcome (`usize::MAX`: none yet).
     let fatal_at = AtomicUsize::new(usize::MAX);
     let absorb = Mutex::new(absorb);
@@ -77,23 +97,31 @@ where
         // Checked again: the wait may have outlasted a fatal outcome elsewhere. An object
         // before it in key order is still decoded: it may be the first fatal one, which is
         // the one to report.
-        let Some((i, step)) = next.filter(|(i, _)| *i < fatal_at.load(Ordering::Relaxed)) else {
+        let Some(Handed { i, step, held }) =
+            next.filter(|h| h.i < fatal_at.load(Ordering::Relaxed))
+        else {
             break;
         };
+        let started = Instant::now();
         let (out, fatal) = decode(i, step);
+        if held.is_some() {
+            lock(&pace).decoded(started.elapsed());
+        }
+        drop(held);
         if fatal {
             fatal_at.fetch_min(i, Ordering::Relaxed);
             stop.abort();
         }
         (absorb.lock().unwrap_or_else(PoisonError::into_inner))(i, out);
     };
-    let fed = std::thread::scope(|s| -> Result<()> {
+    std::thread::scope(|s| -> Result<()> {
         // The feeder runs on a thread of its own, so it can borrow `todo`: an object is
         // copied only when its fetch starts, not the whole listing up front.
+        let pace = &pace;
         let feeding = std::thread::Builder::new()
             .name("unredeemed-feed".into())
             .spawn_scoped(s, move || {
-                block_on(Abortable::new(feed(todo, hits, fetch, tx), stopped))
+                block_on(Abortable::new(feed(todo, hits, fetch, tx, pace), stopped))
             })
             .map_err(Error::Runtime)?;
         let mut decoding = (0..decoders())
@@ -118,52 +146,114 @@ where
             Ok(fed) => fed.map(|_| ()),
             Err(p) => std::panic::resume_unwind(p),
         }
-    });
-    fed
+    })?;
+    let widest_window = lock(&pace).widest;
+    Ok(Paced {
+        widest_window,
+        throttled: throttled() - throttled_before,
+    })
 }
 
-/// The feeder: hits and fetches in key order, at most [`IN_FLIGHT`] ahead of the decoders.
+fn lock(pace: &Mutex<Pace>) -> std::sync::MutexGuard<'_, Pace> {
+    pace.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One object's fetch on a task of its own (fetches proceed in parallel, also while the
+/// feeder waits), timed for the pace.
+fn spawn_fetch<F, Fut>(
+    fetch: &F,
+    obj: ArchiveObject,
+) -> impl std::future::Future<Output = (Result<Got>, Duration)>
+where
+    F: Fn(ArchiveObject) -> Fut,
+    Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
+{
+    let key = obj.key.clone();
+    let fetching = fetch(obj);
+    let handle = tokio::spawn(async move {
+        let started = Instant::now();
+        let got = fetching.await;
+        (got, started.elapsed())
+    });
+    async move {
+        // A panic in the fetch (parsing the footer) is the object's failure.
+        handle.await.unwrap_or_else(|e| {
+            let e = match e.try_into_panic() {
+                Ok(p) => Error::panicked(&key, p.as_ref()),
+                Err(e) => Error::Internal(format!("fetch of `{key}` ended: {e}")),
+            };
+            (Err(e), Duration::ZERO)
+        })
+    }
+}
+
+/// The feeder: hits and fetches in key order, as many ahead of the decoders as the pace says
+/// and the byte budget allows.
 async fn feed<F, Fut>(
     todo: &[&ArchiveObject],
-    hits: BTreeMap<usize, Entry>,
+    mut hits: BTreeMap<usize, Entry>,
     fetch: F,
-    tx: mpsc::Sender<(usize, Step)>,
+    tx: mpsc::Sender<Handed>,
+    pace: &Mutex<Pace>,
 ) where
     F: Fn(ArchiveObject) -> Fut,
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
-    // Each object is copied as the stream reaches it: a few ahead of the decoders.
-    let objects = todo.iter().copied().cloned();
-    let mut hits = hits;
-    let steps = futures::stream::iter(objects.enumerate())
-        .map(move |(i, obj)| match hits.remove(&i) {
-            Some(entry) => futures::future::ready((i, Step::Hit(entry))).left_future(),
-            None => {
-                // Its own task: fetches proceed in parallel, also while this one waits.
-                let key = obj.key.clone();
-                let handle = tokio::spawn(fetch(obj));
-                async move {
-                    // A panic in the fetch (parsing the footer) is the object's failure.
-                    let fetched = handle.await.unwrap_or_else(|e| {
-                        Err(match e.try_into_panic() {
-                            Ok(p) => Error::panicked(&key, p.as_ref()),
-                            Err(e) => Error::Internal(format!("fetch of `{key}` ended: {e}")),
-                        })
-                    });
-                    (i, Step::Fetched(fetched))
-                }
-                .right_future()
+    let budget = Arc::new(Semaphore::new(BUDGET_KIB));
+    let mut next = todo.iter().enumerate().peekable();
+    let mut ahead = FuturesOrdered::new();
+    loop {
+        let window = lock(pace).window(throttled());
+        while ahead.len() < window {
+            let Some(&(i, obj)) = next.peek() else {
+                break;
+            };
+            if let Some(entry) = hits.remove(&i) {
+                next.next();
+                let hit = Handed {
+                    i,
+                    step: Step::Hit(entry),
+                    held: None,
+                };
+                ahead.push_back(futures::future::ready((hit, None)).left_future());
+                continue;
             }
-        })
-        // With the one waiting in the channel: IN_FLIGHT objects not yet handed out.
-        .buffered(IN_FLIGHT - 1);
-    futures::pin_mut!(steps);
-    // Room in the channel first, so that no object is held outside both.
-    while let Ok(permit) = tx.reserve().await {
-        match steps.next().await {
-            Some(step) => permit.send(step),
-            None => break,
+            // Within the budget; with nothing ahead, wait for the decoders to free some.
+            let want = charge(obj.size);
+            let held = match budget.clone().try_acquire_many_owned(want) {
+                Ok(held) => held,
+                Err(_) if !ahead.is_empty() => break,
+                Err(_) => match budget.clone().acquire_many_owned(want).await {
+                    Ok(held) => held,
+                    Err(_) => return,
+                },
+            };
+            next.next();
+            // Each object is copied as its fetch starts: a few ahead of the decoders.
+            let fetching = spawn_fetch(&fetch, ArchiveObject::clone(obj));
+            ahead.push_back(
+                async move {
+                    let (got, took) = fetching.await;
+                    let step = Handed {
+                        i,
+                        step: Step::Fetched(got),
+                        held: Some(held),
+                    };
+                    (step, Some(took))
+                }
+                .right_future(),
+            );
         }
+        let Some((step, took)) = ahead.next().await else {
+            break;
+        };
+        if let Some(took) = took {
+            lock(pace).fetched(took);
+        }
+        // Err: the decoders stopped (a fatal outcome), nothing more is wanted.
+        let Ok(permit) = tx.reserve().await else {
+            break;
+        };
+        permit.send(step);
     }
-    // Err: the decoders stopped (a fatal outcome), nothing more is wanted.
 }

@@ -87,10 +87,14 @@ impl PreciseCounts {
     }
 }
 
-/// Wall time of each stage (listing, scan, join, baseline, write). Within the scan:
-/// `decode_seconds` is the decoder threads' time on the objects (summed over threads, so it
-/// can exceed `scan_seconds`), `extract_seconds` the wall time of the one pass that turns the
-/// candidate rows into events (objects read by polars' reader are extracted while decoded).
+/// Wall time of each stage (listing, scan, join, baseline, write), and how the scan met the
+/// store: what differs between two runs of the same job. Within the scan: `decode_seconds` is
+/// the decoder threads' time on the objects (summed over threads, so it can exceed
+/// `scan_seconds`), `extract_seconds` the wall time of the one pass that turns the candidate
+/// rows into events (objects read by polars' reader are extracted while decoded).
+/// `objects_in_flight` is the most objects fetched ahead of the decoders at once (it follows
+/// the store's latency), `requests_throttled` the requests the store answered 503 or 429 (each
+/// retried, and the fetches slowed down).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub list_seconds: f64,
@@ -100,6 +104,8 @@ pub struct Timings {
     pub join_seconds: f64,
     pub baseline_seconds: f64,
     pub write_seconds: f64,
+    pub objects_in_flight: usize,
+    pub requests_throttled: u64,
 }
 
 /// `summary.json`: what was evaluated, over what, and what came out.
@@ -203,6 +209,8 @@ impl Summary {
             timings: Timings {
                 decode_seconds: millis(x.decode_time),
                 extract_seconds: millis(x.extract_time),
+                objects_in_flight: x.paced.widest_window,
+                requests_throttled: x.paced.throttled,
                 ..timings
             },
             as_of: format_instant(e.window.as_of),

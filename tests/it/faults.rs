@@ -300,6 +300,7 @@ fn retried_to_the_same_outputs(scheme: &str, server: &Server, env: Vec<(&str, St
     ] {
         assert!(n.load(Ordering::Relaxed) > 0, "no {what}: {}", b.report());
     }
+    let unavailable = b.unavailable.load(Ordering::Relaxed) as u64;
     drop(proxy);
     let fetched = dir.path().join("fetched");
     helper(
@@ -308,6 +309,14 @@ fn retried_to_the_same_outputs(scheme: &str, server: &Server, env: Vec<(&str, St
         &["get", "logs", "reports", fetched.to_str().unwrap()],
     );
     assert_same_as_local(&want, &fetched, &format!("{scheme}:// through faults"));
+    // The scan counted the 503s it met, the ones that slow its fetches down (those of the
+    // listing and of the reports' writes are not the scan's).
+    let summary = summary(&fetched);
+    let throttled = summary["timings"]["requests_throttled"].as_u64().unwrap();
+    assert!(
+        throttled > 0 && throttled <= unavailable,
+        "{throttled} of {unavailable}"
+    );
 }
 
 /// `env` with the store's endpoint replaced by the proxy's.
