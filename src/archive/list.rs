@@ -38,12 +38,19 @@ pub(crate) fn list_archive(
         });
     }
     let root = (!loc.prefix.as_ref().is_empty()).then_some(loc.prefix.clone());
-    let (metas, mut pruned_folders) = match descend {
-        Some(descend) => walk(loc, root, Some(descend), usize::MAX)?,
-        // A store: the folders are walked until a level has enough of them to list at once.
-        None if loc.remote => walk(loc, root, None, SPLIT_AT)?,
-        None => (flat(loc, root.as_ref())?, Vec::new()),
+    let listed = match descend {
+        Some(descend) => block_on(walk(loc, root, Some(descend), usize::MAX))?,
+        // A store: one listing of pages one after the other, or a walk that lists at once the
+        // folders of the first level that has enough of them; the first done is taken. A few
+        // thousand objects are a page or two, quicker than the walk's levels; a million take
+        // hundreds of pages, which the walk splits.
+        None if loc.remote => block_on(first_done(
+            async { Ok((flat(loc, root.as_ref()).await?, Vec::new())) },
+            walk(loc, root.clone(), None, SPLIT_AT),
+        ))?,
+        None => block_on(async { Ok((flat(loc, root.as_ref()).await?, Vec::new())) })?,
     };
+    let (metas, mut pruned_folders) = listed.map_err(unreadable(loc))?;
     let mut objects: Vec<ArchiveObject> = metas
         .into_iter()
         .filter_map(|m| {
@@ -116,20 +123,34 @@ fn is_cut(e: &object_store::Error) -> bool {
 }
 
 /// Every object under `root`, in one listing.
-fn flat(loc: &Location, root: Option<&ObjectPath>) -> Result<Vec<ObjectMeta>> {
-    block_on(again(|| loc.store.list(root).try_collect::<Vec<_>>()))?.map_err(unreadable(loc))
+async fn flat(loc: &Location, root: Option<&ObjectPath>) -> object_store::Result<Vec<ObjectMeta>> {
+    again(|| loc.store.list(root).try_collect::<Vec<_>>()).await
+}
+
+/// What `a` or `b` gives, whichever is done first with no error (else the first error).
+async fn first_done<T>(
+    a: impl std::future::Future<Output = object_store::Result<T>>,
+    b: impl std::future::Future<Output = object_store::Result<T>>,
+) -> object_store::Result<T> {
+    use futures::future::{select, Either};
+    futures::pin_mut!(a, b);
+    match select(a, b).await {
+        Either::Left((Ok(v), _)) | Either::Right((Ok(v), _)) => Ok(v),
+        Either::Left((Err(e), other)) => other.await.map_err(|_| e),
+        Either::Right((Err(e), other)) => other.await.map_err(|_| e),
+    }
 }
 
 /// Walks the folders under `root` a level at a time, the folders of a level listed at once (a
 /// round trip each, not one after the other). Enters a folder when `descend` says so (and
 /// returns those it did not enter), and lists flat each folder of a level that has at least
 /// `split_at` of them.
-fn walk(
+async fn walk(
     loc: &Location,
     root: Option<ObjectPath>,
     descend: Option<&dyn Fn(&str) -> bool>,
     split_at: usize,
-) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+) -> object_store::Result<(Vec<ObjectMeta>, Vec<String>)> {
     let (mut metas, mut pruned) = (Vec::new(), Vec::new());
     let mut level = vec![root];
     while !level.is_empty() {
@@ -139,12 +160,7 @@ fn walk(
                 .map(|dir| again(|| store.list(dir.as_ref()).try_collect::<Vec<_>>()))
                 .buffer_unordered(LIST_PARALLEL)
                 .try_collect::<Vec<_>>();
-            metas.extend(
-                block_on(lists)?
-                    .map_err(unreadable(loc))?
-                    .into_iter()
-                    .flatten(),
-            );
+            metas.extend(lists.await?.into_iter().flatten());
             break;
         }
         let store = &loc.store;
@@ -153,7 +169,7 @@ fn walk(
             .buffer_unordered(LIST_PARALLEL)
             .try_collect::<Vec<_>>();
         let mut next = Vec::new();
-        for listed in block_on(lists)?.map_err(unreadable(loc))? {
+        for listed in lists.await? {
             metas.extend(listed.objects);
             for sub in listed.common_prefixes {
                 match descend {
