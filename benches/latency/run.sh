@@ -31,9 +31,9 @@ for f in "$BIN" "$PROXY" "$ROOT/node_modules/.bin/azurite-blob" "$ROOT/.venv/bin
     [ -x "$f" ] || { echo "run.sh: missing $f (see the comment at the top of this script)" >&2; exit 2; }
 done
 
-# The same rows, one object per tenant and day or split ten ways: 1,000 or 10,000 objects.
+# The same rows (5 tenants, 200 days, one object a day) split in 1,000 or 10,000 objects.
 case "$FORMAT:$OBJECTS" in
-    parquet:1000) GEN=(--tenants 5 --days 200 --rows-per-day 1000) ;;
+    parquet:1000) GEN=(--tenants 5 --days 200 --rows-per-day 1000 --rows-per-file 1000) ;;
     parquet:10000) GEN=(--tenants 5 --days 200 --rows-per-day 1000 --rows-per-file 100) ;;
     diag-json:1000) GEN=(--tenants 1 --days 42 --rows-per-day 1000 --format diag-json) ;;  # 1,008 hourly blobs
     diag-json:10000) GEN=(--tenants 5 --days 84 --rows-per-day 1000 --format diag-json) ;; # 10,080
