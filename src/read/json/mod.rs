@@ -36,7 +36,6 @@ use self::prefilter::Prefilter;
 use super::raw::{Gathered, Raw, Row};
 use super::scope::Scope;
 use crate::error::{Error, Result};
-use crate::rule::category_pattern;
 use crate::time::parse_instant;
 
 /// What could not be read in one JSON object, counted, never fatal.
@@ -111,37 +110,32 @@ fn is_records_document(text: &[u8]) -> bool {
 /// The byte prefilter and the rule's two patterns, built once per process: a two-year archive
 /// of hourly blobs is tens of thousands of small objects.
 struct Matchers {
-    prefilter: Prefilter,
-    category: regex::Regex,
-    operation: regex::Regex,
+    prefilter: &'static Prefilter,
+    category: &'static regex::Regex,
+    operation: &'static regex::Regex,
 }
 
-type Built = std::sync::OnceLock<std::result::Result<Matchers, String>>;
-
 /// Invites and redeems; and the guest's whole life cycle (`Scope::lifecycle`).
-static PAIRS: Built = Built::new();
-static LIFECYCLE: Built = Built::new();
+static PAIRS: std::sync::OnceLock<Prefilter> = std::sync::OnceLock::new();
+static LIFECYCLE: std::sync::OnceLock<Prefilter> = std::sync::OnceLock::new();
 
-fn matchers(scope: &Scope) -> Result<&'static Matchers> {
+fn matchers(scope: &Scope) -> Result<Matchers> {
     let once = match scope.lifecycle {
         true => &LIFECYCLE,
         false => &PAIRS,
     };
-    let built = once.get_or_init(|| {
-        let re = |p: String| regex::Regex::new(&p).map_err(|e| e.to_string());
-        Ok(Matchers {
-            prefilter: Prefilter::new(scope.lifecycle),
-            category: re(category_pattern())?,
-            operation: re(scope.operation_pattern())?,
-        })
-    });
-    built.as_ref().map_err(|e| Error::Internal(e.clone()))
+    let p = scope.patterns()?;
+    Ok(Matchers {
+        prefilter: once.get_or_init(|| Prefilter::new(scope.lifecycle)),
+        category: &p.category,
+        operation: &p.operation,
+    })
 }
 
 /// The scan of one object, record by record.
 struct Scanner<'a> {
     scope: &'a Scope,
-    m: &'static Matchers,
+    m: Matchers,
     out: Gathered,
     quality: Quality,
     rows: u64,
@@ -250,8 +244,8 @@ impl<'a> Scanner<'a> {
         }
         let matches =
             |re: &regex::Regex, f: &Option<String>| f.as_deref().is_some_and(|s| re.is_match(s));
-        if matches(&self.m.operation, &r.operation)
-            && matches(&self.m.category, &r.category)
+        if matches(self.m.operation, &r.operation)
+            && matches(self.m.category, &r.category)
             && self
                 .scope
                 .keeps_tenant(r.tenant.as_deref().map(str::as_bytes))

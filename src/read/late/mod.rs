@@ -36,7 +36,7 @@ use super::scope::Scope;
 use crate::archive::nanos_per_unit;
 use crate::error::{Error, Result};
 use crate::rule::columns::input;
-use crate::rule::{category_pattern, INVITE_OP, RESET_INVITE_OP, UPDATE_USER_OP, USER_STATE};
+use crate::rule::{INVITE_OP, RESET_INVITE_OP, UPDATE_USER_OP, USER_STATE};
 
 /// The late reader declines: `why` goes to `--reader late`'s error.
 fn no<T>(why: impl Into<String>) -> Result<T> {
@@ -60,8 +60,8 @@ struct Scan<'a, F> {
     scope: &'a Scope,
     /// ns per stored unit of `TimeGenerated`.
     scale: i64,
-    category: regex::Regex,
-    operation: regex::Regex,
+    category: &'static regex::Regex,
+    operation: &'static regex::Regex,
     cx: Cx,
     out: Gathered,
     tenant_rows: BTreeMap<String, u64>,
@@ -89,7 +89,7 @@ pub(crate) fn scan(
     bytes: impl Fn(Range<u64>) -> Option<Bytes>,
     scope: &Scope,
 ) -> Result<Raw> {
-    let pattern = |p: String| regex::Regex::new(&p).or_else(|e| no(e.to_string()));
+    let patterns = scope.patterns()?;
     let (scale, optional) = inferred_scale(meta, scope.lifecycle)?;
     let mut s = Scan {
         bytes: &bytes,
@@ -97,9 +97,9 @@ pub(crate) fn scan(
         scale,
         optional,
         targets: None,
-        category: pattern(category_pattern())?,
-        operation: pattern(scope.operation_pattern())?,
-        cx: Cx::new()?,
+        category: &patterns.category,
+        operation: &patterns.operation,
+        cx: Cx::take()?,
         out: Gathered::default(),
         tenant_rows: BTreeMap::new(),
         rows: 0,
@@ -111,11 +111,20 @@ pub(crate) fn scan(
     for rg in row_groups {
         s.row_group(rg)?;
     }
+    let Scan {
+        cx,
+        out,
+        rows,
+        max_time,
+        tenant_rows,
+        ..
+    } = s;
+    cx.put_back();
     Ok(Raw {
-        candidates: s.out,
-        rows: s.rows,
-        max_time: s.max_time,
-        tenant_rows: s.tenant_rows.into_iter().collect(),
+        candidates: out,
+        rows,
+        max_time,
+        tenant_rows: tenant_rows.into_iter().collect(),
         quality: None,
     })
 }
@@ -200,10 +209,7 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
         let n = rg.num_rows();
         let cat = self.strings(rg, input::CATEGORY, Want::All)?;
         let op = self.strings(rg, input::OPERATION_NAME, Want::All)?;
-        let (cat_ok, op_ok) = (
-            matches(&cat, &self.category)?,
-            matches(&op, &self.operation)?,
-        );
+        let (cat_ok, op_ok) = (matches(&cat, self.category)?, matches(&op, self.operation)?);
         let mut hits: Vec<usize> = (0..n)
             .filter(|&i| op.key_ok(i, &op_ok) && cat.key_ok(i, &cat_ok))
             .collect();
