@@ -18,7 +18,7 @@ use super::json::{self, Quality as JsonQuality};
 use super::object::{scan_object, Reader, Scan};
 use super::pruned::{self, Pruned};
 use super::raw::{Raw, Tagged};
-use super::schedule::{self, Step};
+use super::schedule;
 use super::scope::Scope;
 use super::statistics;
 use crate::archive::{
@@ -157,7 +157,18 @@ pub(crate) fn scan_archive(
         .start(todo.len(), todo.iter().map(|o| o.size).sum());
     let hits = lookup(&todo, plan);
     let mut fold = Fold::new(listing, &todo, &extract);
-    let paced = read_objects(loc, &todo, hits, &extract, plan, |i, outcome| {
+    // Hits are folded here, as they are: a warm run hands nothing to the fetch pipeline.
+    let missed: Vec<(usize, &ArchiveObject)> = todo
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !hits.contains_key(i))
+        .map(|(i, o)| (i, *o))
+        .collect();
+    for (i, entry) in hits {
+        fold.add(i, Outcome::hit(entry), plan);
+        plan.progress.advance(todo[i].size);
+    }
+    let paced = read_objects(loc, &todo, &missed, &extract, plan, |i, outcome| {
         fold.add(i, outcome, plan);
     })?;
     fold.extract_late(todo.len());
@@ -215,16 +226,19 @@ fn lookup(todo: &[&ArchiveObject], plan: &ScanPlan) -> BTreeMap<usize, Entry> {
     }
 }
 
-/// Fetches and reads every object that missed the cache; every outcome goes to `absorb` with
-/// its index as it comes (in no particular order).
+/// Fetches and reads every object that missed the cache (`missed`: index in `todo`, object);
+/// every outcome goes to `absorb` with its index as it comes (in no particular order).
 fn read_objects(
     loc: &Location,
     todo: &[&ArchiveObject],
-    hits: BTreeMap<usize, Entry>,
+    missed: &[(usize, &ArchiveObject)],
     extract: &Scope,
     plan: &ScanPlan,
     absorb: impl FnMut(usize, Outcome) + Send,
 ) -> Result<schedule::Paced> {
+    if missed.is_empty() {
+        return Ok(schedule::Paced::default());
+    }
     let store = loc.objects();
     let cut = Arc::new(extract.clone());
     let fetch = move |obj: ArchiveObject| {
@@ -244,13 +258,12 @@ fn read_objects(
                 .map(|f| Got::Parquet(Box::new(f)))
         }
     };
-    let decode = |i: usize, step: Step| {
+    let decode = |i: usize, got: Result<Got>| {
         let obj = todo[i];
-        let outcome = match step {
-            Step::Hit(entry) => Outcome::hit(entry),
-            Step::Fetched(Err(e)) => Outcome::failed(e),
-            Step::Fetched(Ok(Got::Parquet(f))) => read_fetched(obj, *f, extract, plan),
-            Step::Fetched(Ok(Got::Json(bytes))) => read_json(obj, &bytes, extract),
+        let outcome = match got {
+            Err(e) => Outcome::failed(e),
+            Ok(Got::Parquet(f)) => read_fetched(obj, *f, extract, plan),
+            Ok(Got::Json(bytes)) => read_json(obj, &bytes, extract),
         };
         let fatal = match &outcome.scan {
             Err(e) if e.is_bad_object() => !plan.skip_bad_files,
@@ -260,7 +273,7 @@ fn read_objects(
         plan.progress.advance(obj.size);
         (outcome, fatal)
     };
-    schedule::run(loc.remote, todo, hits, fetch, decode, absorb)
+    schedule::run(loc.remote, missed, fetch, decode, absorb)
 }
 
 /// Reads one fetched object.
@@ -551,40 +564,68 @@ fn late_entries(
 /// `scope` when they were read whole, deduplicated; and how many duplicates were dropped.
 /// `late` holds the late-read objects' events, tagged with their objects; `frames` the others'.
 fn combine(
-    frames: Vec<(usize, DataFrame)>,
+    mut frames: Vec<(usize, DataFrame)>,
     late: Option<DataFrame>,
     scope: Option<&Scope>,
 ) -> Result<(DataFrame, u64)> {
-    // Objects without events add nothing but a branch to the plan: an archive of hourly blobs
-    // has tens of thousands.
-    let mut parts: Vec<LazyFrame> = frames
-        .into_iter()
-        .filter(|(_, f)| f.height() > 0)
-        .map(|(i, f)| {
-            f.lazy()
-                .with_column(lit(i as u32).cast(DataType::UInt32).alias(OBJECT))
-        })
-        .collect();
-    parts.extend(late.map(DataFrame::lazy));
-    let all = if parts.is_empty() {
-        empty_events()
-    } else {
+    // Objects without events add nothing: an archive of hourly blobs has tens of thousands.
+    frames.retain(|(_, f)| f.height() > 0);
+    frames.sort_by_key(|(i, _)| *i);
+    // Stacked as they are (a lazy union of thousands of frames was most of a warm run), each
+    // tagged with its object only when the late-read objects' rows must be sorted in among them.
+    let interleave = late.is_some() && !frames.is_empty();
+    let mut all: Option<DataFrame> = None;
+    for (i, mut f) in frames {
+        if interleave {
+            let tag = UInt32Chunked::full(OBJECT.into(), i as u32, f.height());
+            f.with_column(tag.into_column())?;
+        }
+        stack_below(&mut all, f)?;
+    }
+    if let Some(mut late) = late {
+        if !interleave {
+            late.drop_in_place(OBJECT)?;
+        }
+        stack_below(&mut all, late)?;
+    }
+    let all = match all {
+        None => empty_events(),
         // Back in key order, each object's rows in theirs.
-        concat(parts, UnionArgs::default())?
+        Some(all) if interleave => all
+            .lazy()
             .sort_by_exprs(
                 [col(OBJECT)],
                 SortMultipleOptions::default().with_maintain_order(true),
             )
             .drop(cols([OBJECT]))
-            .collect()?
+            .collect()?,
+        Some(mut all) => {
+            all.rechunk_mut_par();
+            all
+        }
     };
     let all = match scope {
-        Some(scope) => scope.cut(all)?,
-        None => all,
+        Some(scope) => scope.cut(all.lazy()),
+        None => all.lazy(),
     };
-    let all = infer_entra(all.lazy()).collect()?;
+    let all = infer_entra(all).collect()?;
     let before = all.height() as u64;
     let events = dedup(all.lazy())?.collect()?;
     let dropped = before - events.height() as u64;
     Ok((events, dropped))
+}
+
+/// `f` below the frames stacked so far (its columns in their order).
+fn stack_below(all: &mut Option<DataFrame>, f: DataFrame) -> Result<()> {
+    match all {
+        Some(a) => {
+            let f = match f.get_column_names() == a.get_column_names() {
+                true => f,
+                false => f.select(a.get_column_names_owned())?,
+            };
+            a.vstack_mut_owned(f)?;
+        }
+        None => *all = Some(f),
+    }
+    Ok(())
 }

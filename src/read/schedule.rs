@@ -2,8 +2,8 @@
 //!
 //! - **I/O** runs on the tokio runtime (`archive::runtime`): a feeder task keeps object
 //!   fetches running ahead, in key order, as many as [`Pace`] says (the store's latency over
-//!   the decoders' pace, within a budget of bytes held), and hands each fetched object (or
-//!   cache hit) over a bounded channel.
+//!   the decoders' pace, within a budget of bytes held), and hands each fetched object over a
+//!   bounded channel. Cache hits never come here: the caller folds them as they are.
 //! - **Decoding** runs on the scan's decoder threads, twice the cores: each takes the next
 //!   object from the channel as soon as it is free (no batch barriers), so a slow object never
 //!   holds up the others. They wait on the channel, never on a future.
@@ -15,17 +15,15 @@
 //! result independent of their order, so the first bad object reported is the first in key
 //! order.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::future::{AbortHandle, Abortable};
 use futures::stream::FuturesOrdered;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use super::cache::Entry;
 use super::pace::{charge, Pace, BUDGET_KIB};
 use crate::archive::{block_on, throttled, ArchiveObject, Got};
 use crate::error::{Error, Result};
@@ -37,17 +35,12 @@ fn decoders() -> usize {
     2 * std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// What a decoder is handed: a cache hit, or the object's fetch as it ended.
-pub(super) enum Step {
-    Hit(Entry),
-    Fetched(Result<Got>),
-}
-
-/// A step on its way to a decoder, with its share of the byte budget (released once decoded).
+/// A fetch as it ended, on its way to a decoder, with its share of the byte budget (released
+/// once decoded).
 struct Handed {
     i: usize,
-    step: Step,
-    held: Option<OwnedSemaphorePermit>,
+    got: Result<Got>,
+    held: OwnedSemaphorePermit,
 }
 
 /// How the fetches were paced, for `summary.json`.
@@ -59,17 +52,16 @@ pub(crate) struct Paced {
     pub(crate) throttled: u64,
 }
 
-/// Runs `decode` on every object of `todo` (`hits` holds the cache entries by index;
-/// the others are fetched with `fetch`, paced by the store's latency when it is `remote`). `decode` returns its outcome and whether it is fatal:
+/// Runs `decode` on every object of `todo` (index and object) as `fetch` fetched it, paced by
+/// the store's latency when it is `remote`. `decode` returns its outcome and whether it is fatal:
 /// after a fatal outcome no further object is handed out. Each outcome goes to `absorb` with
 /// its index as soon as it is decoded, in no particular order: none is kept here, so memory
 /// does not grow with the number of objects.
 pub(super) fn run<T, F, Fut>(
     remote: bool,
-    todo: &[&ArchiveObject],
-    hits: BTreeMap<usize, Entry>,
+    todo: &[(usize, &ArchiveObject)],
     fetch: F,
-    decode: impl Fn(usize, Step) -> (T, bool) + Sync,
+    decode: impl Fn(usize, Result<Got>) -> (T, bool) + Sync,
     absorb: impl FnMut(usize, T) + Send,
 ) -> Result<Paced>
 where
@@ -97,16 +89,13 @@ where
         // Checked again: the wait may have outlasted a fatal outcome elsewhere. An object
         // before it in key order is still decoded: it may be the first fatal one, which is
         // the one to report.
-        let Some(Handed { i, step, held }) =
-            next.filter(|h| h.i < fatal_at.load(Ordering::Relaxed))
+        let Some(Handed { i, got, held }) = next.filter(|h| h.i < fatal_at.load(Ordering::Relaxed))
         else {
             break;
         };
         let started = Instant::now();
-        let (out, fatal) = decode(i, step);
-        if held.is_some() {
-            lock(&pace).decoded(started.elapsed());
-        }
+        let (out, fatal) = decode(i, got);
+        lock(&pace).decoded(started.elapsed());
         drop(held);
         if fatal {
             fatal_at.fetch_min(i, Ordering::Relaxed);
@@ -121,7 +110,7 @@ where
         let feeding = std::thread::Builder::new()
             .name("unredeemed-feed".into())
             .spawn_scoped(s, move || {
-                block_on(Abortable::new(feed(todo, hits, fetch, tx, pace), stopped))
+                block_on(Abortable::new(feed(todo, fetch, tx, pace), stopped))
             })
             .map_err(Error::Runtime)?;
         let mut decoding = (0..decoders())
@@ -187,11 +176,10 @@ where
     }
 }
 
-/// The feeder: hits and fetches in key order, as many ahead of the decoders as the pace says
-/// and the byte budget allows.
+/// The feeder: fetches in key order, as many ahead of the decoders as the pace says and the
+/// byte budget allows.
 async fn feed<F, Fut>(
-    todo: &[&ArchiveObject],
-    mut hits: BTreeMap<usize, Entry>,
+    todo: &[(usize, &ArchiveObject)],
     fetch: F,
     tx: mpsc::Sender<Handed>,
     pace: &Mutex<Pace>,
@@ -200,24 +188,14 @@ async fn feed<F, Fut>(
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
     let budget = Arc::new(Semaphore::new(BUDGET_KIB));
-    let mut next = todo.iter().enumerate().peekable();
+    let mut next = todo.iter().peekable();
     let mut ahead = FuturesOrdered::new();
     loop {
         let window = lock(pace).window(throttled());
         while ahead.len() < window {
-            let Some(&(i, obj)) = next.peek() else {
+            let Some(&&(i, obj)) = next.peek() else {
                 break;
             };
-            if let Some(entry) = hits.remove(&i) {
-                next.next();
-                let hit = Handed {
-                    i,
-                    step: Step::Hit(entry),
-                    held: None,
-                };
-                ahead.push_back(futures::future::ready((hit, None)).left_future());
-                continue;
-            }
             // Within the budget; with nothing ahead, wait for the decoders to free some.
             let want = charge(obj.size);
             let held = match budget.clone().try_acquire_many_owned(want) {
@@ -230,30 +208,20 @@ async fn feed<F, Fut>(
             };
             next.next();
             // Each object is copied as its fetch starts: a few ahead of the decoders.
-            let fetching = spawn_fetch(&fetch, ArchiveObject::clone(obj));
-            ahead.push_back(
-                async move {
-                    let (got, took) = fetching.await;
-                    let step = Handed {
-                        i,
-                        step: Step::Fetched(got),
-                        held: Some(held),
-                    };
-                    (step, Some(took))
-                }
-                .right_future(),
-            );
+            let fetching = spawn_fetch(&fetch, obj.clone());
+            ahead.push_back(async move {
+                let (got, took) = fetching.await;
+                (Handed { i, got, held }, took)
+            });
         }
-        let Some((step, took)) = ahead.next().await else {
+        let Some((handed, took)) = ahead.next().await else {
             break;
         };
-        if let Some(took) = took {
-            lock(pace).fetched(took);
-        }
+        lock(pace).fetched(took);
         // Err: the decoders stopped (a fatal outcome), nothing more is wanted.
         let Ok(permit) = tx.reserve().await else {
             break;
         };
-        permit.send(step);
+        permit.send(handed);
     }
 }

@@ -127,7 +127,7 @@ impl Scope {
     }
 
     /// The rows of extracted events in scope (events of the life cycle only when it is read).
-    pub(crate) fn cut(&self, events: DataFrame) -> Result<DataFrame> {
+    pub(crate) fn cut(&self, events: LazyFrame) -> LazyFrame {
         let pairs = col(ev::KIND).lt_eq(lit(kind::REDEEM).cast(DataType::UInt32));
         let pred = match (self.rows(&col(ev::TENANT), &col(ev::TIME)), self.lifecycle) {
             (Some(rows), false) => Some(rows.and(pairs)),
@@ -135,12 +135,11 @@ impl Scope {
             (rows, true) => rows,
         };
         match pred {
-            Some(pred) => Ok(events.lazy().filter(pred).collect()?),
-            None => Ok(events),
+            Some(pred) => events.filter(pred),
+            None => events,
         }
     }
 
-    /// `OperationName =~` the operations read.
     /// [`Patterns`] of this reading (invites and redeems, or the life cycle).
     pub(crate) fn patterns(&self) -> Result<&'static Patterns> {
         static PAIRS: Compiled = Compiled::new();
@@ -159,6 +158,7 @@ impl Scope {
         compiled.as_ref().map_err(|e| Error::Internal(e.clone()))
     }
 
+    /// `OperationName =~` the operations read.
     pub(crate) fn operation_pattern(&self) -> String {
         match self.lifecycle {
             true => lifecycle_operation_pattern(),

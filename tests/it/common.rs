@@ -306,14 +306,18 @@ pub fn run_rows(rows: &[Audit], o: &Opts) -> (tempfile::TempDir, PathBuf) {
     (dir, out)
 }
 
-/// `summary.json` without its stage timings, which differ between any two runs.
+/// `summary.json` without its stage timings and fetch figures, which differ between any two
+/// runs (and between a cached and an uncached one).
 pub fn summary_without_timings(out: &Path) -> serde_json::Value {
     let mut s = summary(out);
     fn strip(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
                 m.retain(|k, _| {
-                    !k.ends_with("_seconds") || k == "lookback_seconds" || k == "threshold_seconds"
+                    k != "timings"
+                        && (!k.ends_with("_seconds")
+                            || k == "lookback_seconds"
+                            || k == "threshold_seconds")
                 });
                 m.values_mut().for_each(strip);
             }
