@@ -3,7 +3,8 @@
 //! response body and stalls others past the client's timeout. object_store's retries must
 //! carry the run to byte-identical outputs; a permanent 500 on one object must end with exit 3
 //! naming it, or be skipped with `--skip-bad-files`. The proxy counts what it broke, so the
-//! tests cannot pass without faults.
+//! tests cannot pass without faults. Delaying every request, it is a distant store, which the
+//! scan must meet with more requests in flight.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -22,6 +23,8 @@ struct Faults {
     every: usize,
     /// How long a stalled response waits (past the client's `timeout`).
     stall: Duration,
+    /// Added to every request forwarded: a store further away.
+    delay: Duration,
 }
 
 /// What the proxy broke.
@@ -186,6 +189,7 @@ fn serve(
             }
             _ => {}
         }
+        std::thread::sleep(faults.delay);
         let mut up = TcpStream::connect(upstream)?;
         up.write_all(closing(&head).as_bytes())?;
         up.write_all(&body)?;
@@ -274,6 +278,7 @@ fn retried_to_the_same_outputs(scheme: &str, server: &Server, env: Vec<(&str, St
         Faults {
             every: 3,
             stall: Duration::from_secs(3),
+            delay: Duration::ZERO,
         },
     );
     let env = with_endpoint(env, &server.endpoint, &proxy.endpoint);
@@ -326,6 +331,54 @@ fn with_endpoint<'a>(env: Vec<(&'a str, String)>, from: &str, to: &str) -> Vec<(
         .collect()
 }
 
+/// A store 30 ms away: the scan keeps more than the local eight objects in flight (the pace
+/// follows the latency), and finds what it finds on local disk.
+#[test]
+fn a_distant_store_gets_more_requests_in_flight() {
+    let server = azurite();
+    let dir = tempfile::tempdir().unwrap();
+    let env = azure_env(&server);
+    let local = upload(&server, &env, "az", dir.path());
+    let want = dir.path().join("want");
+    let base = ["run", "--no-cache", "-q", "--as-of", "2026-02-01"];
+    let mut args = base.to_vec();
+    args.extend([
+        "--archive",
+        local.to_str().unwrap(),
+        "--out",
+        want.to_str().unwrap(),
+    ]);
+    succeeded(cli(&[], &args));
+    assert_eq!(
+        summary(&want)["timings"]["objects_in_flight"],
+        8,
+        "local disk"
+    );
+    let proxy = Proxy::start(
+        &server.endpoint,
+        Faults {
+            every: 0,
+            stall: Duration::ZERO,
+            delay: Duration::from_millis(30),
+        },
+    );
+    let env = with_endpoint(env, &server.endpoint, &proxy.endpoint);
+    let got = dir.path().join("got");
+    let mut args = base.to_vec();
+    args.extend([
+        "--archive",
+        "az://logs/audit",
+        "--out",
+        got.to_str().unwrap(),
+    ]);
+    succeeded(cli(&env, &args));
+    let ahead = summary(&got)["timings"]["objects_in_flight"]
+        .as_u64()
+        .unwrap();
+    assert!(ahead > 8, "{ahead} in flight");
+    assert_same_as_local(&want, &got, "az:// 30 ms away");
+}
+
 #[test]
 fn azure_faults_are_retried_to_identical_outputs() {
     let server = azurite();
@@ -349,6 +402,7 @@ fn a_permanent_500_on_one_object_is_that_objects_failure() {
         Faults {
             every: 0,
             stall: Duration::ZERO,
+            delay: Duration::ZERO,
         },
     );
     let bad = "y=2026/m=01/d=07/part-00000.parquet";
