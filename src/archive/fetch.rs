@@ -106,6 +106,10 @@ pub(crate) async fn fetch_whole(store: &dyn ObjectStore, obj: &ArchiveObject) ->
 /// Bytes read from the end at first: the footer of most objects, in one request.
 const TAIL: u64 = 64 * 1024;
 
+/// A remote object up to this size is read whole by that first request: a second round trip
+/// for its needed ranges costs more than the bytes it would save.
+const WHOLE_UNDER: u64 = 512 * 1024;
+
 /// One object being fetched: the store, what it is, and what came so far.
 struct Fetch<'a> {
     store: &'a dyn ObjectStore,
@@ -113,6 +117,8 @@ struct Fetch<'a> {
     /// `(offset, bytes)` fetched so far.
     parts: Vec<(u64, Bytes)>,
     bytes_read: u64,
+    /// Bytes the first request reads from the end.
+    tail: u64,
 }
 
 /// Ranged requests closer than this are merged into one (object_store's own default).
@@ -267,7 +273,7 @@ impl Fetch<'_> {
                 format!("{size} bytes is too small for Parquet"),
             ));
         }
-        let tail_start = size.saturating_sub(TAIL);
+        let tail_start = size.saturating_sub(self.tail);
         let tail = self.get(tail_start..size).await?;
         let Some(&[a, b, c, d, b'P', b'A', b'R', b'1']) =
             tail.len().checked_sub(8).and_then(|at| tail.get(at..))
@@ -308,10 +314,12 @@ impl Fetch<'_> {
 
 /// Fetches the footer, then every needed column chunk of the contiguous run of row groups
 /// `keep` accepts, with one ranged request each, coalesced by the store. `keep` sees every row
-/// group, and its error (a footer it cannot trust) is the fetch's.
+/// group, and its error (a footer it cannot trust) is the fetch's. From a `remote` store a
+/// small object is read whole at once.
 pub(crate) async fn fetch_needed(
     store: &dyn ObjectStore,
     obj: &ArchiveObject,
+    remote: bool,
     columns: &[&str],
     keep: impl Fn(&FileMetadata, usize) -> Result<bool>,
 ) -> Result<Fetched> {
@@ -320,6 +328,10 @@ pub(crate) async fn fetch_needed(
         obj,
         parts: Vec::new(),
         bytes_read: 0,
+        tail: match remote && obj.size <= WHOLE_UNDER {
+            true => obj.size,
+            false => TAIL,
+        },
     };
     let (footer_start, tail_start, meta) = f.footer().await?;
     let groups = meta.row_groups.len();

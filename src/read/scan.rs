@@ -241,6 +241,7 @@ fn read_objects(
     }
     let store = loc.objects();
     let cut = Arc::new(extract.clone());
+    let remote = loc.remote;
     let fetch = move |obj: ArchiveObject| {
         let (store, cut) = (store.clone(), cut.clone());
         async move {
@@ -253,7 +254,7 @@ fn read_objects(
             if is_json_key(&obj.key) {
                 return fetch_whole(store.as_ref(), &obj).await.map(Got::Json);
             }
-            fetch_needed(store.as_ref(), &obj, cut.read_columns(), keep)
+            fetch_needed(store.as_ref(), &obj, remote, cut.read_columns(), keep)
                 .await
                 .map(|f| Got::Parquet(Box::new(f)))
         }
