@@ -127,29 +127,17 @@ fn chart_after(heading: &str, v: &TenantView) -> Result<Option<Chart>> {
         let ttr = floats(v.time_to_redeem, out::TIME_TO_REDEEM_SECONDS)?;
         charts::ttr_ecdf(&ttr, threshold, lookback)
     } else if let (true, Some(r)) = (heading.starts_with("Replay: alert timeline"), &v.replay) {
-        let t = r.by_tick;
-        let (at, all, new) = (
-            ints(t, out::EVALUATED_AT)?,
-            counts(t, out::ALERTS)?,
-            counts(t, out::NEW_ALERTS)?,
-        );
-        let ticks: Vec<(i64, u64, u64)> = at
-            .iter()
-            .zip(all.iter().zip(&new))
-            .map(|(t, (a, n))| (t.unwrap_or(0), *a, *n))
-            .collect();
+        let ticks = split_counts(r.by_tick, out::EVALUATED_AT, out::ALERTS, out::NEW_ALERTS)?;
         charts::alerts_per_tick(&ticks, r.replay.every)
     } else if let (true, Some(w)) = (heading.starts_with("Threshold sweep"), &v.sweep) {
-        let t = w.table;
         let (x, later, still) = (
-            ints(t, out::THRESHOLD_SECONDS)?,
-            counts(t, out::FLAGGED_LATER_REDEEMED)?,
-            counts(t, out::FLAGGED_STILL_PENDING)?,
+            out::THRESHOLD_SECONDS,
+            out::FLAGGED_LATER_REDEEMED,
+            out::FLAGGED_STILL_PENDING,
         );
-        let rows: Vec<(f64, u64, u64)> = x
-            .iter()
-            .zip(later.iter().zip(&still))
-            .map(|(x, (l, s))| (x.unwrap_or(0) as f64, *l, *s))
+        let rows: Vec<(f64, u64, u64)> = split_counts(w.table, x, later, still)?
+            .into_iter()
+            .map(|(x, l, s)| (x as f64, l, s))
             .collect();
         let suggested = ints(w.suggested, out::SUGGESTED_THRESHOLD_SECONDS)?;
         let suggested = suggested.first().copied().flatten().map(|s| s as f64);
@@ -158,6 +146,20 @@ fn chart_after(heading: &str, v: &TenantView) -> Result<Option<Chart>> {
         return Ok(None);
     };
     Ok(Some(chart))
+}
+
+/// Rows of `t` as (`x`, `a`, `b`): a position and the two counts stacked at it (null as 0).
+fn split_counts(
+    t: &polars::prelude::DataFrame,
+    x: &str,
+    a: &str,
+    b: &str,
+) -> Result<Vec<(i64, u64, u64)>> {
+    let (x, a, b) = (ints(t, x)?, counts(t, a)?, counts(t, b)?);
+    Ok(x.iter()
+        .zip(a.iter().zip(&b))
+        .map(|(x, (a, b))| (x.unwrap_or(0), *a, *b))
+        .collect())
 }
 
 /// One Entra tenant's part of a tenant page: its `report.md`, each section followed by its

@@ -249,6 +249,29 @@ fn upload(server: &Server, env: &[(&str, String)], scheme: &str, dir: &Path) -> 
     local
 }
 
+/// The run the tests compare: every object read, at a fixed T.
+const BASE: [&str; 5] = ["run", "--no-cache", "-q", "--as-of", "2026-02-01"];
+
+/// Uploads the archive (see [`upload`]) and runs the job on its local copy; the outputs' folder.
+fn uploaded_and_run_locally(
+    server: &Server,
+    env: &[(&str, String)],
+    scheme: &str,
+    dir: &Path,
+) -> PathBuf {
+    let local = upload(server, env, scheme, dir);
+    let want = dir.join("want");
+    let mut args = BASE.to_vec();
+    args.extend([
+        "--archive",
+        local.to_str().unwrap(),
+        "--out",
+        want.to_str().unwrap(),
+    ]);
+    succeeded(cli(&[], &args));
+    want
+}
+
 fn scheme_kind(scheme: &str) -> &'static str {
     if scheme == "az" {
         "azure"
@@ -261,17 +284,7 @@ fn scheme_kind(scheme: &str) -> &'static str {
 /// requests of every kind; reports are written through the proxy too.
 fn retried_to_the_same_outputs(scheme: &str, server: &Server, env: Vec<(&str, String)>) {
     let dir = tempfile::tempdir().unwrap();
-    let local = upload(server, &env, scheme, dir.path());
-    let want = dir.path().join("want");
-    let base = ["run", "--no-cache", "-q", "--as-of", "2026-02-01"];
-    let mut args = base.to_vec();
-    args.extend([
-        "--archive",
-        local.to_str().unwrap(),
-        "--out",
-        want.to_str().unwrap(),
-    ]);
-    succeeded(cli(&[], &args));
+    let want = uploaded_and_run_locally(server, &env, scheme, dir.path());
 
     let proxy = Proxy::start(
         &server.endpoint,
@@ -284,7 +297,7 @@ fn retried_to_the_same_outputs(scheme: &str, server: &Server, env: Vec<(&str, St
     let env = with_endpoint(env, &server.endpoint, &proxy.endpoint);
     let remote = format!("{scheme}://logs/audit");
     let out_url = format!("{scheme}://logs/reports");
-    let mut args = base.to_vec();
+    let mut args = BASE.to_vec();
     args.extend(["--archive", &remote, "--out", &out_url]);
     args.extend(RETRY);
     let got = cli(&env, &args);
@@ -338,17 +351,7 @@ fn a_distant_store_gets_more_requests_in_flight() {
     let server = azurite();
     let dir = tempfile::tempdir().unwrap();
     let env = azure_env(&server);
-    let local = upload(&server, &env, "az", dir.path());
-    let want = dir.path().join("want");
-    let base = ["run", "--no-cache", "-q", "--as-of", "2026-02-01"];
-    let mut args = base.to_vec();
-    args.extend([
-        "--archive",
-        local.to_str().unwrap(),
-        "--out",
-        want.to_str().unwrap(),
-    ]);
-    succeeded(cli(&[], &args));
+    let want = uploaded_and_run_locally(&server, &env, "az", dir.path());
     assert_eq!(
         summary(&want)["timings"]["objects_in_flight"],
         8,
@@ -364,7 +367,7 @@ fn a_distant_store_gets_more_requests_in_flight() {
     );
     let env = with_endpoint(env, &server.endpoint, &proxy.endpoint);
     let got = dir.path().join("got");
-    let mut args = base.to_vec();
+    let mut args = BASE.to_vec();
     args.extend([
         "--archive",
         "az://logs/audit",
