@@ -22,9 +22,9 @@ pub(crate) struct Listing {
     pub(crate) out_of_scope: Vec<String>,
 }
 
-/// Lists the data objects under the location. Without `descend` it is one flat listing;
-/// with it, the folders are walked and a folder (its path relative to the root) is entered only
-/// when `descend` says so.
+/// Lists the data objects under the location. Without `descend` it is one flat listing (from
+/// a store, raced by a parallel walk); with it, the folders are walked and a folder (its path
+/// relative to the root) is entered only when `descend` says so.
 pub(crate) fn list_archive(
     loc: &Location,
     descend: Option<&dyn Fn(&str) -> bool>,
@@ -155,9 +155,8 @@ async fn walk(
     let mut level = vec![root];
     while !level.is_empty() {
         if level.len() >= split_at {
-            let store = &loc.store;
             let lists = futures::stream::iter(level.iter())
-                .map(|dir| again(|| store.list(dir.as_ref()).try_collect::<Vec<_>>()))
+                .map(|dir| flat(loc, dir.as_ref()))
                 .buffer_unordered(LIST_PARALLEL)
                 .try_collect::<Vec<_>>();
             metas.extend(lists.await?.into_iter().flatten());
