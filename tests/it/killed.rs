@@ -37,12 +37,14 @@ fn files(dir: &Path) -> Files {
     }
     tree(dir)
         .into_iter()
-        .filter(|(name, _)| {
-            !name
-                .rsplit_once('#')
-                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .filter(|(name, _)| !staging(name))
         .collect()
+}
+
+/// Whether a local file is one the store is still writing (`<name>#<n>`).
+fn staging(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Every file in `got` is whole: byte for byte one of the `versions` (complete sets of
@@ -84,8 +86,43 @@ fn strip(bytes: &[u8]) -> serde_json::Value {
     v
 }
 
-/// Starts the run and kills it after `after`.
-fn kill_after(env: &[(&str, String)], args: &[&str], after: Duration) {
+/// When the run is killed: after a fixed time, or as soon as it has renamed a report into a
+/// local folder (a timed kill alone may miss the writes when the machine is busy or idle).
+enum Moment<'a> {
+    After(Duration),
+    FirstWrite(&'a Path),
+}
+
+/// The names and modification times of the whole files under a local folder.
+fn stamps(dir: &Path) -> BTreeMap<String, std::time::SystemTime> {
+    let mut v = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(p);
+            } else if let Ok(at) = meta.modified() {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                if !staging(&rel) {
+                    v.insert(rel, at);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Starts the run and kills it at `moment`.
+fn kill_at(env: &[(&str, String)], args: &[&str], moment: &Moment) {
+    let before = match moment {
+        Moment::FirstWrite(dir) => stamps(dir),
+        Moment::After(_) => BTreeMap::new(),
+    };
     let mut cmd = bin();
     cmd.args(args)
         .current_dir(crate::storage::root())
@@ -95,7 +132,17 @@ fn kill_after(env: &[(&str, String)], args: &[&str], after: Duration) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    std::thread::sleep(after);
+    match moment {
+        Moment::After(after) => std::thread::sleep(*after),
+        Moment::FirstWrite(dir) => loop {
+            let now = stamps(dir);
+            let written = now.iter().any(|(k, at)| before.get(k) != Some(at));
+            if written || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        },
+    }
     // SIGKILL: no handler, no cleanup.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -121,11 +168,14 @@ struct Target<'a> {
     out: &'a dyn Fn(usize) -> String,
     /// The files under an `--out`, as the next reader sees them.
     read: &'a dyn Fn(&str) -> Files,
+    /// Whether `--out` is a local folder, so a kill can wait for the first report written.
+    local: bool,
 }
 
 /// Kills runs at moments spread over a whole run (denser towards its end, where the writes
 /// are), half of them over a previous complete run of another as-of time, until at least
 /// [`KILLS`] were tried and one was caught writing: some reports there, no `summary.json`.
+/// Locally, the kills after the first [`KILLS`] wait for the first report written.
 /// Every time, what is left must be whole, and a rerun must write the full set.
 fn kill_until_caught_writing(t: &Target, complete: &Files, whole: Duration) {
     let mut caught_writing = 0;
@@ -143,13 +193,18 @@ fn kill_until_caught_writing(t: &Target, complete: &Files, whole: Duration) {
             Files::new()
         };
         let run = run_args(t.archive, &out, "2026-03-01");
-        kill_after(t.env, &run, after);
+        let moment = if t.local && i >= KILLS {
+            Moment::FirstWrite(Path::new(&out))
+        } else {
+            Moment::After(after)
+        };
+        kill_at(t.env, &run, &moment);
         let left = (t.read)(&out);
-        assert_whole(
-            &left,
-            &[complete, &previous],
-            &format!("killed after {after:?}"),
-        );
+        let when = match moment {
+            Moment::After(after) => format!("killed after {after:?}"),
+            Moment::FirstWrite(_) => "killed at its first report".to_string(),
+        };
+        assert_whole(&left, &[complete, &previous], &when);
         let new = left
             .iter()
             .filter(|(k, v)| complete.get(*k) == Some(*v))
@@ -196,6 +251,7 @@ fn killed_local_runs_leave_only_whole_files() {
         archive,
         out: &out,
         read: &read,
+        local: true,
     };
     kill_until_caught_writing(&t, &complete, whole);
 }
@@ -233,6 +289,7 @@ fn killed_runs_writing_to_azurite_leave_only_whole_blobs() {
         archive: "az://logs/audit",
         out: &out,
         read: &read,
+        local: false,
     };
     kill_until_caught_writing(&t, &complete, whole);
 }
