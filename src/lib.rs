@@ -39,6 +39,8 @@ pub use commands::{
 };
 pub use error::{Error, Result};
 pub use generate::{scenario, GenFormat, GenSpec, GenStats};
+#[doc(hidden)]
+pub use read::{decompression_floor, Floor, Meter};
 pub use read::{BadFile, BadLines, Extracted, JsonQuality, Pruned, PrunedBy, Reader, ScanMetrics};
 pub use report::{stdout_table, Summary, TenantCounts, Timings};
 pub use rule::{

@@ -26,8 +26,24 @@ mod whole;
 
 pub(crate) use cache::{fnv, Cache, Loaded};
 pub use json::Quality as JsonQuality;
+pub use late::{Floor, Meter};
 pub use object::Reader;
 pub use pruned::{Pruned, PrunedBy};
 pub(crate) use scan::{scan_archive, ScanPlan};
 pub use scan::{BadFile, BadLines, Extracted, ScanMetrics};
 pub(crate) use scope::Scope;
+
+/// The decompression floor of one Parquet object, whole in `object`, and what the late reader
+/// decompresses of it (the floor benchmark: `examples/floor.rs`). An error when the object's
+/// footer cannot be read or the late reader does not read its layout.
+#[doc(hidden)]
+pub fn decompression_floor(object: &bytes::Bytes) -> crate::Result<Floor> {
+    let mut cursor = std::io::Cursor::new(&object[..]);
+    let meta =
+        polars_parquet::parquet::read::read_metadata_with_size(&mut cursor, object.len() as u64)
+            .map_err(|e| crate::Error::Unsupported(format!("unreadable footer: {e}")))?;
+    late::decompression_floor(&meta, |r| {
+        let r = usize::try_from(r.start).ok()?..usize::try_from(r.end).ok()?;
+        object.get(r.clone()).map(|_| object.slice(r))
+    })
+}

@@ -311,6 +311,48 @@ fn readers_agree_on_every_page_layout_encoding_and_codec() {
     assert!(pruned_somewhere);
 }
 
+/// The floor benchmark's measure (`examples/floor.rs`): all of `OperationName`, of the other
+/// columns only the pages holding a candidate (zstd ones up to the last). It reads every row,
+/// never more than the late reader decompresses, and less where that reader reads a narrow
+/// column whole.
+#[test]
+fn the_decompression_floor_is_below_what_the_late_reader_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (true, ParquetCompression::Zstd(None), true),
+        (false, ParquetCompression::Zstd(None), true),
+        // Whole pages either way: the floor is less only by the pages without a candidate.
+        (true, ParquetCompression::Snappy, false),
+    ];
+    for (i, (plain_filler, codec, fewer_bytes)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("{i}.parquet"));
+        write_with(
+            &tricky_frame(plain_filler),
+            &path,
+            codec,
+            Some(2048),
+            Some(2_500),
+        );
+        let bytes = bytes::Bytes::from(std::fs::read(&path).unwrap());
+        let f = unredeemed::decompression_floor(&bytes).unwrap();
+        let what = format!("{codec:?} plain {plain_filler}: {f:?}");
+        assert_eq!(f.rows, ROWS as u64, "{what}");
+        let candidates = (0..ROWS).filter(|&i| is_candidate(i)).count() as u64;
+        assert!(f.candidates > 0 && f.candidates <= candidates, "{what}");
+        assert!(f.floor.pages <= f.reader.pages, "{what}");
+        assert!(
+            f.floor.bytes > 0 && f.floor.time > std::time::Duration::ZERO,
+            "{what}"
+        );
+        match fewer_bytes {
+            true => assert!(f.floor.bytes < f.reader.bytes, "{what}"),
+            false => assert!(f.floor.bytes <= f.reader.bytes, "{what}"),
+        }
+    }
+    let broken = bytes::Bytes::from_static(b"PAR1 not a footer PAR1");
+    assert!(unredeemed::decompression_floor(&broken).is_err());
+}
+
 /// The same archive rewritten by DuckDB (another writer: `PLAIN_DICTIONARY` pages, `UTF8`
 /// converted types, its own page and row-group sizes), zstd and snappy: the late reader reads
 /// it, and both readers agree with each other and with the original.

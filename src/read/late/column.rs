@@ -12,6 +12,7 @@ use polars_parquet::parquet::page::{
 };
 use polars_parquet::parquet::read::{decompress, PageReader};
 
+use super::floor::Meter;
 use super::no;
 use super::page::{hybrid, Body, Width};
 use super::zstd::Blocks;
@@ -112,6 +113,9 @@ pub(super) struct Cx {
     scratch: Vec<u8>,
     levels: Vec<u32>,
     indices: Vec<u32>,
+    /// Times the pages decompressed other than by `zstd` (which meters its own), and counts
+    /// every page decompressed: only for the floor's bench (`floor`).
+    pub(super) meter: Option<Meter>,
 }
 
 thread_local! {
@@ -135,8 +139,14 @@ impl Cx {
                 scratch: Vec::new(),
                 levels: Vec::new(),
                 indices: Vec::new(),
+                meter: None,
             }),
         }
+    }
+
+    /// Sets zstd's meter; the one it had.
+    pub(super) fn zstd_meter(&mut self, meter: Option<Meter>) -> Option<Meter> {
+        std::mem::replace(&mut self.zstd.1, meter)
     }
 
     /// Keeps the state for this thread's next object (not after an error: a frame may be
@@ -229,11 +239,16 @@ impl<'a> Chunk<'a> {
         if self.dict.is_some() || self.row0 > 0 {
             return no("a dictionary page after data pages");
         }
+        let started = cx.meter.is_some().then(std::time::Instant::now);
         let Page::Dict(p) =
             decompress(CompressedPage::Dict(d), &mut Vec::new(), &mut cx.other).map_err(bad)?
         else {
             return no("not a dictionary page");
         };
+        if let (Some(m), Some(t)) = (&mut cx.meter, started) {
+            m.add(p.buffer.len(), t);
+            m.pages += 1;
+        }
         let mut body = Body::Whole(&p.buffer);
         let mut pos = 0;
         for _ in 0..p.num_values {
@@ -317,14 +332,21 @@ impl<'a> Chunk<'a> {
             }
         } else {
             let mut tmp = Vec::new();
+            let started = cx.meter.is_some().then(std::time::Instant::now);
             whole = match decompress(CompressedPage::Data(page), &mut tmp, &mut cx.other)
                 .map_err(bad)?
             {
                 Page::Data(d) => d,
                 Page::Dict(_) => return no("not a data page"),
             };
+            if let (Some(m), Some(t)) = (&mut cx.meter, started) {
+                m.add(whole.buffer().len(), t);
+            }
             Body::Whole(whole.buffer())
         };
+        if let Some(m) = &mut cx.meter {
+            m.pages += 1;
+        }
         let mut p = DataPage {
             body: &mut body,
             levels: &mut cx.levels,

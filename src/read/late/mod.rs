@@ -18,8 +18,12 @@
 #![allow(clippy::indexing_slicing)]
 
 mod column;
+mod floor;
 mod page;
 mod zstd;
+
+pub(crate) use floor::measure as decompression_floor;
+pub use floor::{Floor, Meter};
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -89,10 +93,22 @@ pub(crate) fn scan(
     bytes: impl Fn(Range<u64>) -> Option<Bytes>,
     scope: &Scope,
 ) -> Result<Raw> {
+    Ok(scan_metered(meta, groups, &bytes, scope, None)?.0)
+}
+
+/// [`scan`], with what it decompressed when `meter` says so: `Some(false)` as the scan reads,
+/// `Some(true)` as the floor counts (`floor`).
+fn scan_metered(
+    meta: &FileMetadata,
+    groups: Range<usize>,
+    bytes: &impl Fn(Range<u64>) -> Option<Bytes>,
+    scope: &Scope,
+    meter: Option<bool>,
+) -> Result<(Raw, Meter)> {
     let patterns = scope.patterns()?;
     let (scale, optional) = inferred_scale(meta, scope.lifecycle)?;
     let mut s = Scan {
-        bytes: &bytes,
+        bytes,
         scope,
         scale,
         optional,
@@ -108,9 +124,16 @@ pub(crate) fn scan(
     let Some(row_groups) = meta.row_groups.get(groups) else {
         return no("row groups beyond the footer");
     };
-    for rg in row_groups {
-        s.row_group(rg)?;
+    if meter.is_some() {
+        floor::start(&mut s.cx);
     }
+    for rg in row_groups {
+        match meter {
+            Some(true) => s.floor_row_group(rg)?,
+            _ => s.row_group(rg)?,
+        }
+    }
+    let metered = floor::stop(&mut s.cx);
     let Scan {
         cx,
         out,
@@ -120,13 +143,14 @@ pub(crate) fn scan(
         ..
     } = s;
     cx.put_back();
-    Ok(Raw {
+    let raw = Raw {
         candidates: out,
         rows,
         max_time,
         tenant_rows: tenant_rows.into_iter().collect(),
         quality: None,
-    })
+    };
+    Ok((raw, metered))
 }
 
 /// ns per unit of `TimeGenerated` as polars would read it, after checking that every needed

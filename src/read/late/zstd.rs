@@ -17,11 +17,12 @@ use zstd_sys::{
     ZSTD_isError, ZSTD_nextSrcSizeToDecompress,
 };
 
+use super::floor::Meter;
 use super::no;
 use crate::error::Result;
 
-/// One decompression context, used by one thread.
-pub(super) struct Blocks(NonNull<ZSTD_DCtx>);
+/// One decompression context, used by one thread; with a meter, its work is timed.
+pub(super) struct Blocks(NonNull<ZSTD_DCtx>, pub(super) Option<Meter>);
 
 // SAFETY: the context is only ever used through `&mut self`.
 unsafe impl Send for Blocks {}
@@ -31,7 +32,7 @@ impl Blocks {
         // SAFETY: plain constructor; null only when out of memory.
         let p = unsafe { ZSTD_createDCtx() };
         match NonNull::new(p) {
-            Some(p) => Ok(Blocks(p)),
+            Some(p) => Ok(Blocks(p, None)),
             None => no("cannot allocate a zstd context"),
         }
     }
@@ -74,6 +75,7 @@ impl Blocks {
         let Some(dst) = out.get_mut(filled..) else {
             return no("zstd output beyond the page");
         };
+        let started = self.1.is_some().then(std::time::Instant::now);
         // SAFETY: `input` and `dst` are valid for the lengths given; zstd writes at most
         // `dst.len()` bytes and reads only the `need` bytes it asked for. The earlier output it
         // refers back to lies just before `dst`, inside the same live buffer.
@@ -92,6 +94,9 @@ impl Blocks {
         }
         if wrote > dst.len() {
             return no("zstd wrote beyond the page");
+        }
+        if let (Some(m), Some(t)) = (&mut self.1, started) {
+            m.add(wrote, t);
         }
         Ok(Some((need, wrote)))
     }
