@@ -8,9 +8,11 @@ use polars_buffer::Buffer;
 use polars_parquet::parquet::compression::{Compression, DecompressionContext};
 use polars_parquet::parquet::metadata::ColumnChunkMetadata;
 use polars_parquet::parquet::page::{
-    CompressedDataPage, CompressedDictPage, CompressedPage, DataPageHeader, FormatEncoding, Page,
+    CompressedDataPage, CompressedPage, DataPageHeader, FormatEncoding, Page,
 };
 use polars_parquet::parquet::read::{decompress, PageReader};
+use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+use polars_parquet_format::PageHeader;
 
 use super::floor::Meter;
 use super::no;
@@ -190,23 +192,31 @@ pub(super) fn read(
     // header can make the reader read. (A dictionary page's declared decompressed size is
     // polars-parquet's to check, as in polars' own reader.)
     let limit = bytes.len();
-    let pages = PageReader::new(Cursor::new(Buffer::from_owner(bytes)), c, Vec::new(), limit);
+    let pages = PageReader::new(
+        Cursor::new(Buffer::from_owner(bytes.clone())),
+        c,
+        Vec::new(),
+        limit,
+    );
     let mut chunk = Chunk {
         n,
         width,
         want,
         has_def: c.descriptor().descriptor.max_def_level > 0,
         v: Values::new(width),
+        bytes,
+        compression: c.compression(),
         dict: None,
         row0: 0,
         next: 0,
     };
     for page in pages {
         match page.map_err(bad)? {
-            CompressedPage::Dict(d) => chunk.dictionary_page(d, cx)?,
+            CompressedPage::Dict(_) => chunk.dictionary_page()?,
             CompressedPage::Data(p) => chunk.data_page(p, cx)?,
         }
     }
+    chunk.materialize(cx)?;
     chunk.finish()
 }
 
@@ -219,13 +229,30 @@ struct Chunk<'a> {
     /// The column has definition levels (it may hold nulls).
     has_def: bool,
     v: Values,
-    /// Entries of the dictionary page, once read.
-    dict: Option<usize>,
+    /// The chunk's bytes, from its first page's header on.
+    bytes: Bytes,
+    compression: Compression,
+    /// The dictionary page, not yet decompressed.
+    dict: Option<Dict>,
     /// Row of the row group the next data page starts at.
     row0: usize,
     /// Index into the wanted rows of the next one not yet read.
     next: usize,
 }
+
+/// A dictionary page, decompressed only once the chunk's pages say which of its entries the
+/// wanted rows use, and then only up to the last of them: a wide column's dictionary is a
+/// MiB of values of which a row group's candidates use a few.
+struct Dict {
+    /// The compressed body.
+    body: Bytes,
+    uncompressed: usize,
+    entries: usize,
+}
+
+/// Marks a key that is a dictionary index, until [`Chunk::materialize`] turns it into the key
+/// of an entry (a dictionary holds fewer than 2^31 entries: [`MAX_PAGE`] bounds it).
+const IN_DICT: u32 = 1 << 31;
 
 /// What a data page is, from its header: rows, encoding and size.
 struct PageShape {
@@ -235,28 +262,105 @@ struct PageShape {
 }
 
 impl<'a> Chunk<'a> {
-    fn dictionary_page(&mut self, d: CompressedDictPage, cx: &mut Cx) -> Result<()> {
+    /// The dictionary page, the chunk's first: its header read again here, where its body
+    /// can be kept undecompressed.
+    fn dictionary_page(&mut self) -> Result<()> {
         if self.dict.is_some() || self.row0 > 0 {
             return no("a dictionary page after data pages");
         }
-        let started = cx.meter.is_some().then(std::time::Instant::now);
-        let Page::Dict(p) =
-            decompress(CompressedPage::Dict(d), &mut Vec::new(), &mut cx.other).map_err(bad)?
+        let mut rest = &self.bytes[..];
+        let before = rest.len();
+        let h =
+            PageHeader::read_from_in_protocol(&mut TCompactInputProtocol::new(&mut rest, before))
+                .or_else(|e| no(format!("dictionary page header: {e}")))?;
+        let at = before - rest.len();
+        let sizes = (
+            usize::try_from(h.compressed_page_size),
+            usize::try_from(h.uncompressed_page_size),
+        );
+        let (Some(d), (Ok(compressed), Ok(uncompressed))) = (h.dictionary_page_header, sizes)
         else {
             return no("not a dictionary page");
         };
-        if let (Some(m), Some(t)) = (&mut cx.meter, started) {
-            m.add(p.buffer.len(), t);
+        let Ok(entries) = usize::try_from(d.num_values) else {
+            return no("a negative dictionary size");
+        };
+        if uncompressed > MAX_PAGE || at + compressed > self.bytes.len() {
+            return no(format!("a dictionary page of {uncompressed} bytes"));
+        }
+        self.dict = Some(Dict {
+            body: self.bytes.slice(at..at + compressed),
+            uncompressed,
+            entries,
+        });
+        Ok(())
+    }
+
+    /// Decompresses the dictionary up to the last entry a wanted row uses, adds the entries
+    /// used, and turns the dictionary indices into their keys.
+    fn materialize(&mut self, cx: &mut Cx) -> Result<()> {
+        let Some(d) = &self.dict else {
+            return Ok(());
+        };
+        let mut used = vec![false; d.entries];
+        for &k in &self.v.keys {
+            if k != NULL && k & IN_DICT != 0 {
+                used[(k & !IN_DICT) as usize] = true;
+            }
+        }
+        let Some(last) = used.iter().rposition(|&u| u) else {
+            return Ok(());
+        };
+        let whole;
+        let mut body = match self.compression {
+            Compression::Uncompressed => Body::Whole(&d.body),
+            Compression::Zstd => {
+                if cx.scratch.len() < d.uncompressed {
+                    cx.scratch.resize(d.uncompressed, 0);
+                }
+                cx.zstd.begin()?;
+                Body::Zstd {
+                    src: &d.body,
+                    in_pos: 0,
+                    out: &mut cx.scratch[..d.uncompressed],
+                    filled: 0,
+                    ctx: &mut cx.zstd,
+                }
+            }
+            codec => {
+                let started = cx.meter.is_some().then(std::time::Instant::now);
+                let mut out = vec![0; d.uncompressed];
+                polars_parquet::parquet::compression::decompress(
+                    codec,
+                    &d.body,
+                    &mut out,
+                    &mut cx.other,
+                )
+                .map_err(bad)?;
+                if let (Some(m), Some(t)) = (&mut cx.meter, started) {
+                    m.add(out.len(), t);
+                }
+                whole = out;
+                Body::Whole(&whole)
+            }
+        };
+        if let Some(m) = &mut cx.meter {
             m.pages += 1;
         }
-        let mut body = Body::Whole(&p.buffer);
+        let mut key = vec![NULL; last + 1];
         let mut pos = 0;
-        for _ in 0..p.num_values {
+        for (k, &u) in used.iter().enumerate().take(last + 1) {
             let r = body.value_at(pos, self.width)?;
-            self.v.push(&body.bytes()[r.clone()])?;
+            if u {
+                key[k] = self.v.push(&body.bytes()[r.clone()])?;
+            }
             pos = r.end;
         }
-        self.dict = Some(p.num_values);
+        for k in &mut self.v.keys {
+            if *k != NULL && *k & IN_DICT != 0 {
+                *k = key[(*k & !IN_DICT) as usize];
+            }
+        }
         Ok(())
     }
 
@@ -359,7 +463,7 @@ impl<'a> Chunk<'a> {
         let v = &mut self.v;
         match (shape.dictionary, self.want) {
             (true, want) => {
-                let Some(size) = self.dict else {
+                let Some(size) = self.dict.as_ref().map(|d| d.entries) else {
                     return no("dictionary-encoded page without a dictionary");
                 };
                 p.dictionary_keys(size, shape.total, want, sel, &mut cx.indices, v)?
@@ -446,7 +550,7 @@ impl DataPage<'_, '_> {
             return no("dictionary index out of range");
         }
         if count == self.rows && matches!(want, Want::All) {
-            v.keys.extend_from_slice(indices);
+            v.keys.extend(indices.iter().map(|&k| k | IN_DICT));
             return Ok(());
         }
         let mut vi = 0;
@@ -458,7 +562,7 @@ impl DataPage<'_, '_> {
                 Want::Rows(_) => s.next_if(|&&r| r == self.row0 + i).is_some(),
             };
             if wanted {
-                v.keys.push(if d { indices[vi] } else { NULL });
+                v.keys.push(if d { indices[vi] | IN_DICT } else { NULL });
             }
             vi += usize::from(d);
         }
@@ -508,5 +612,60 @@ impl DataPage<'_, '_> {
             pos = take(self.body, v, pos, width, self.defined(i))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use polars::prelude::*;
+    use polars_parquet::parquet::metadata::FileMetadata;
+
+    use super::*;
+
+    /// A string column `s` of `rows` rows cycling through 2,000 values of 300 bytes: one
+    /// dictionary of 600 KB, zstd (in blocks of at most 128 KB, the most it can skip); the
+    /// object's footer and bytes.
+    fn dictionary_object(rows: usize) -> (FileMetadata, Bytes) {
+        let value = |i: usize| format!("{:0>300}", i % 2_000);
+        let s: Vec<String> = (0..rows).map(value).collect();
+        let mut df = DataFrame::new(rows, vec![Column::new("s".into(), s)]).unwrap();
+        let mut buf = Vec::new();
+        ParquetWriter::new(&mut buf)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .unwrap();
+        let meta = polars_parquet::parquet::read::read_metadata(&mut Cursor::new(&buf)).unwrap();
+        (meta, Bytes::from(buf))
+    }
+
+    #[test]
+    fn a_dictionary_is_decompressed_up_to_its_last_entry_used() {
+        let rows = 10_000;
+        let (meta, object) = dictionary_object(rows);
+        let mut chunks = meta.row_groups[0].columns_under_root_iter("s").unwrap();
+        let c = chunks.next().unwrap();
+        let start = c.dictionary_page_offset().expect("a dictionary") as usize;
+        let bytes = object.slice(start..start + c.compressed_size() as usize);
+        // The values read and the bytes zstd gave for them.
+        let read_metered = |want: Want| {
+            let mut cx = Cx::take().unwrap();
+            cx.zstd_meter(Some(Meter::default()));
+            let v = read(&c, bytes.clone(), rows, Width::Bytes, want, &mut cx).unwrap();
+            (v, cx.zstd_meter(None).unwrap().bytes)
+        };
+        let (all, whole) = read_metered(Want::All);
+        assert_eq!(all.entries(), 2_000);
+        // Rows 3 and 6,003 use entry 3: the dictionary's first block is decompressed, and only
+        // the entry used is kept.
+        let (early, few) = read_metered(Want::Rows(&[3, 6_003]));
+        assert_eq!(early.entries(), 1);
+        assert_eq!(early.get(0), Some(format!("{:0>300}", 3).as_bytes()));
+        assert_eq!(early.get(1), early.get(0));
+        assert!(few < whole / 3, "{few} of {whole}");
+        // Row 1,999 uses the last entry: the whole dictionary.
+        let (late, most) = read_metered(Want::Rows(&[1_999]));
+        assert_eq!(late.get(0), Some(format!("{:0>300}", 1_999).as_bytes()));
+        assert!(most > 2_000 * 300 && most <= whole, "{most} of {whole}");
     }
 }
