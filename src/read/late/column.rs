@@ -651,7 +651,7 @@ mod tests {
         let read_metered = |want: Want| {
             let mut cx = Cx::take().unwrap();
             cx.zstd_meter(Some(Meter::default()));
-            let v = read(&c, bytes.clone(), rows, Width::Bytes, want, &mut cx).unwrap();
+            let v = read(c, bytes.clone(), rows, Width::Bytes, want, &mut cx).unwrap();
             (v, cx.zstd_meter(None).unwrap().bytes)
         };
         let (all, whole) = read_metered(Want::All);
