@@ -40,6 +40,7 @@ fn pass(files: &[PathBuf]) -> std::io::Result<(Floor, usize)> {
                 total.candidates += fl.candidates;
                 add(&mut total.floor, fl.floor);
                 add(&mut total.reader, fl.reader);
+                total.scan += fl.scan;
             }
             Err(e) => {
                 eprintln!("floor: {}: {e}", f.display());
@@ -72,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Some((mut b, d)) => {
                     b.floor.time = b.floor.time.min(f.floor.time);
                     b.reader.time = b.reader.time.min(f.reader.time);
+                    b.scan = b.scan.min(f.scan);
                     Some((b, d))
                 }
                 None => Some((f, declined)),
@@ -88,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "candidates": f.candidates,
             "floor": meter(&f.floor),
             "reader": meter(&f.reader),
+            "scan_seconds": secs(f.scan),
         });
         println!("{line}");
     }

@@ -9,7 +9,7 @@
 # 2. examples/floor.rs: the page bytes the rule must decompress at least (all of OperationName,
 #    of the other columns the pages holding a candidate, zstd ones up to the last candidate)
 #    and the time decompressing exactly those takes in one thread, best of --passes (default
-#    3); beside it what the job's late reader decompresses;
+#    3); beside it what the job's late reader decompresses, and its whole scan in one thread;
 # 3. one markdown table: the job's CPU over the floor, and over the faster peer's CPU.
 #
 # Environment: UNREDEEMED_BIN (default <repo>/target/release/unredeemed), FLOOR_BIN (default
@@ -47,8 +47,9 @@ done
 "$HERE/.venv/bin/python" - "$ROWS" <<'EOF'
 import csv, json, statistics as st, sys
 print("| archive | objects | rows | floor: pages, GB out, CPU s | late reader: pages, GB out, CPU s "
-      "| job CPU s | **job / floor** | faster peer CPU s | job / peer | floor / peer |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| late reader's whole scan, CPU s | job CPU s | **job / floor** | faster peer CPU s "
+      "| job / peer | floor / peer |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, tsv, floor in csv.reader(open(sys.argv[1]), delimiter="\t"):
     rows = list(csv.DictReader(open(tsv), delimiter="\t"))
     cpu = {t: st.median(float(r["cpu_s"]) for r in rows if r["tool"] == t)
@@ -58,7 +59,8 @@ for name, tsv, floor in csv.reader(open(sys.argv[1]), delimiter="\t"):
     peer, pcpu = min(cpu.items(), key=lambda kv: kv[1])
     fl, rd = f["floor"], f["reader"]
     m = lambda x: f'{x["pages"]:,}, {x["bytes"] / 1e9:.2f}, {x["seconds"]:.2f}'
-    print(f'| {name} | {f["objects"]:,} | {f["rows"]:,} | {m(fl)} | {m(rd)} | {job:.2f} '
+    print(f'| {name} | {f["objects"]:,} | {f["rows"]:,} | {m(fl)} | {m(rd)} '
+          f'| {f["scan_seconds"]:.2f} | {job:.2f} '
           f'| **{job / fl["seconds"]:.2f}** | {pcpu:.2f} ({peer}) | {job / pcpu:.2f} '
           f'| {fl["seconds"] / pcpu:.2f} |')
     if f["declined"]:

@@ -4,13 +4,17 @@
 #
 #   benches/compare/matrix.sh [--tenants N] [--days N] [--rows-per-day N] [--invites-per-day N]
 #                             [--seed N] [--layouts "generator pyarrow-zstd ..."] [--runs N]
+#                             [--floor]
+#
+# --floor: one table of the job's CPU against the decompression floor and the peers over every
+# layout (floor.sh), instead of a comparison per layout.
 #
 # Defaults: 4 tenants x 120 days x 25,000 rows/day = 12 M rows, every layout, 3 rounds. The
 # archives go to benches/compare/data/matrix/<parameters>/<layout>/ and are reused.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TENANTS=4 DAYS=120 ROWS_PER_DAY=25000 INVITES_PER_DAY=3 SEED=1 START=2025-09-01 RUNS=3
-LAYOUTS="generator pyarrow-default pyarrow-spark pyarrow-zstd duckdb polars"
+LAYOUTS="generator pyarrow-default pyarrow-spark pyarrow-zstd duckdb polars" FLOOR=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --tenants) TENANTS=$2; shift 2 ;;
@@ -20,7 +24,8 @@ while [ $# -gt 0 ]; do
         --seed) SEED=$2; shift 2 ;;
         --layouts) LAYOUTS=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
-        -h|--help) sed -n 2,9p "$0"; exit 0 ;;
+        --floor) FLOOR=1; shift ;;
+        -h|--help) sed -n 2,13p "$0"; exit 0 ;;
         *) echo "matrix.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -44,8 +49,14 @@ for layout in $LAYOUTS; do
         "$PY" "$HERE/layouts.py" "$BASE/generator" "$BASE/$layout" "$layout"
         touch "$BASE/$layout.done"
     fi
+    [ "$FLOOR" = 1 ] && continue
     echo "### Layout: $layout ($(du -sh "$BASE/$layout" | cut -f1))"
     echo
     UNREDEEMED_BIN=$BIN "$HERE/run.sh" --archive "$BASE/$layout" --runs "$RUNS"
     echo
 done
+if [ "$FLOOR" = 1 ]; then
+    dirs=()
+    for layout in $LAYOUTS; do dirs+=("$BASE/$layout"); done
+    UNREDEEMED_BIN=$BIN "$HERE/floor.sh" --runs "$RUNS" "${dirs[@]}"
+fi

@@ -8,15 +8,16 @@ use polars_buffer::Buffer;
 use polars_parquet::parquet::compression::{Compression, DecompressionContext};
 use polars_parquet::parquet::metadata::ColumnChunkMetadata;
 use polars_parquet::parquet::page::{
-    CompressedDataPage, CompressedPage, DataPageHeader, FormatEncoding, Page,
+    CompressedDataPage, CompressedPage, DataPageHeader, FormatEncoding,
 };
-use polars_parquet::parquet::read::{decompress, PageReader};
+use polars_parquet::parquet::read::PageReader;
 use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
 use polars_parquet_format::PageHeader;
 
 use super::floor::Meter;
 use super::no;
 use super::page::{hybrid, Body, Width};
+use super::snappy::{self, Snappy};
 use super::zstd::Blocks;
 use crate::error::{Error, Result};
 
@@ -109,15 +110,82 @@ pub(super) enum Want<'a> {
 
 /// Per-object decoding state, reused across pages.
 pub(super) struct Cx {
+    pub(super) dec: Decode,
+    levels: Vec<u32>,
+    indices: Vec<u32>,
+}
+
+/// What decompresses pages: the codecs' state, the buffer pages are decoded into, and (for
+/// the floor's bench, `floor`) a meter of what was decompressed.
+pub(super) struct Decode {
     zstd: Blocks,
     other: DecompressionContext,
     /// Decompression target; only ever grows, so pages after the first cost no zeroing.
     scratch: Vec<u8>,
-    levels: Vec<u32>,
-    indices: Vec<u32>,
-    /// Times the pages decompressed other than by `zstd` (which meters its own), and counts
-    /// every page decompressed: only for the floor's bench (`floor`).
+    /// Counts every page decompressed, and times those not decoded by `zstd` (which meters
+    /// its own).
     pub(super) meter: Option<Meter>,
+}
+
+impl Decode {
+    /// The body of a page of `total` bytes once decompressed from `src`: decoded on demand
+    /// (zstd, snappy), or whole into `whole` (other codecs).
+    fn open<'b>(
+        &'b mut self,
+        src: &'b [u8],
+        codec: Compression,
+        total: usize,
+        whole: &'b mut Vec<u8>,
+    ) -> Result<Body<'b>> {
+        if let Some(m) = &mut self.meter {
+            m.pages += 1;
+        }
+        if matches!(codec, Compression::Zstd | Compression::Snappy) && self.scratch.len() < total {
+            self.scratch.resize(total, 0);
+        }
+        match codec {
+            Compression::Uncompressed => Ok(Body::Whole(src)),
+            Compression::Zstd => {
+                self.zstd.begin()?;
+                Ok(Body::Zstd {
+                    src,
+                    in_pos: 0,
+                    out: &mut self.scratch[..total],
+                    filled: 0,
+                    ctx: &mut self.zstd,
+                })
+            }
+            Compression::Snappy => {
+                let (len, at) = snappy::preamble(src)?;
+                if len != total {
+                    return no(format!("snappy: {len} bytes where the page claims {total}"));
+                }
+                Ok(Body::Snappy {
+                    src,
+                    state: Snappy::new(at),
+                    out: &mut self.scratch[..total],
+                    filled: 0,
+                    meter: &mut self.meter,
+                })
+            }
+            codec => {
+                let started = self.meter.is_some().then(std::time::Instant::now);
+                whole.clear();
+                whole.resize(total, 0);
+                polars_parquet::parquet::compression::decompress(
+                    codec,
+                    src,
+                    whole,
+                    &mut self.other,
+                )
+                .map_err(bad)?;
+                if let (Some(m), Some(t)) = (&mut self.meter, started) {
+                    m.add(total, t);
+                }
+                Ok(Body::Whole(whole))
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -136,26 +204,28 @@ impl Cx {
         match KEPT.with(|k| k.borrow_mut().take()) {
             Some(cx) => Ok(cx),
             None => Ok(Cx {
-                zstd: Blocks::new()?,
-                other: DecompressionContext::Unset,
-                scratch: Vec::new(),
+                dec: Decode {
+                    zstd: Blocks::new()?,
+                    other: DecompressionContext::Unset,
+                    scratch: Vec::new(),
+                    meter: None,
+                },
                 levels: Vec::new(),
                 indices: Vec::new(),
-                meter: None,
             }),
         }
     }
 
     /// Sets zstd's meter; the one it had.
     pub(super) fn zstd_meter(&mut self, meter: Option<Meter>) -> Option<Meter> {
-        std::mem::replace(&mut self.zstd.1, meter)
+        std::mem::replace(&mut self.dec.zstd.1, meter)
     }
 
     /// Keeps the state for this thread's next object (not after an error: a frame may be
     /// half read).
     pub(super) fn put_back(mut self) {
-        if self.scratch.capacity() > KEEP_SCRATCH {
-            self.scratch = Vec::new();
+        if self.dec.scratch.capacity() > KEEP_SCRATCH {
+            self.dec.scratch = Vec::new();
         }
         KEPT.with(|k| *k.borrow_mut() = Some(self));
     }
@@ -311,42 +381,10 @@ impl<'a> Chunk<'a> {
         let Some(last) = used.iter().rposition(|&u| u) else {
             return Ok(());
         };
-        let whole;
-        let mut body = match self.compression {
-            Compression::Uncompressed => Body::Whole(&d.body),
-            Compression::Zstd => {
-                if cx.scratch.len() < d.uncompressed {
-                    cx.scratch.resize(d.uncompressed, 0);
-                }
-                cx.zstd.begin()?;
-                Body::Zstd {
-                    src: &d.body,
-                    in_pos: 0,
-                    out: &mut cx.scratch[..d.uncompressed],
-                    filled: 0,
-                    ctx: &mut cx.zstd,
-                }
-            }
-            codec => {
-                let started = cx.meter.is_some().then(std::time::Instant::now);
-                let mut out = vec![0; d.uncompressed];
-                polars_parquet::parquet::compression::decompress(
-                    codec,
-                    &d.body,
-                    &mut out,
-                    &mut cx.other,
-                )
-                .map_err(bad)?;
-                if let (Some(m), Some(t)) = (&mut cx.meter, started) {
-                    m.add(out.len(), t);
-                }
-                whole = out;
-                Body::Whole(&whole)
-            }
-        };
-        if let Some(m) = &mut cx.meter {
-            m.pages += 1;
-        }
+        let mut whole = Vec::new();
+        let mut body = cx
+            .dec
+            .open(&d.body, self.compression, d.uncompressed, &mut whole)?;
         let mut key = vec![NULL; last + 1];
         let mut pos = 0;
         for (k, &u) in used.iter().enumerate().take(last + 1) {
@@ -421,36 +459,11 @@ impl<'a> Chunk<'a> {
             return Ok(());
         };
         let shape = self.shape(&page, rows)?;
-        let whole;
-        let mut body = if page.compression() == Compression::Zstd {
-            if cx.scratch.len() < shape.total {
-                cx.scratch.resize(shape.total, 0);
-            }
-            cx.zstd.begin()?;
-            Body::Zstd {
-                src: &page.slice_mut()[..],
-                in_pos: 0,
-                out: &mut cx.scratch[..shape.total],
-                filled: 0,
-                ctx: &mut cx.zstd,
-            }
-        } else {
-            let mut tmp = Vec::new();
-            let started = cx.meter.is_some().then(std::time::Instant::now);
-            whole = match decompress(CompressedPage::Data(page), &mut tmp, &mut cx.other)
-                .map_err(bad)?
-            {
-                Page::Data(d) => d,
-                Page::Dict(_) => return no("not a data page"),
-            };
-            if let (Some(m), Some(t)) = (&mut cx.meter, started) {
-                m.add(whole.buffer().len(), t);
-            }
-            Body::Whole(whole.buffer())
-        };
-        if let Some(m) = &mut cx.meter {
-            m.pages += 1;
-        }
+        let codec = page.compression();
+        let mut whole = Vec::new();
+        let mut body = cx
+            .dec
+            .open(&page.slice_mut()[..], codec, shape.total, &mut whole)?;
         let mut p = DataPage {
             body: &mut body,
             levels: &mut cx.levels,

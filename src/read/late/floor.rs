@@ -53,6 +53,8 @@ pub struct Floor {
     pub candidates: u64,
     pub floor: Meter,
     pub reader: Meter,
+    /// The late reader's whole scan of the object (its decompression included), one thread.
+    pub scan: Duration,
 }
 
 /// The floor of one object (`meta` its footer, `bytes` a byte range of it) and what the late
@@ -63,24 +65,27 @@ pub(crate) fn measure(
 ) -> Result<Floor> {
     let scope = super::Scope::default();
     let all = || 0..meta.row_groups.len();
+    let started = Instant::now();
     let (raw, reader) = super::scan_metered(meta, all(), &bytes, &scope, Some(false))?;
+    let scan = started.elapsed();
     let (_, floor) = super::scan_metered(meta, all(), &bytes, &scope, Some(true))?;
     Ok(Floor {
         rows: raw.rows,
         candidates: raw.candidates.time.len() as u64,
         floor,
         reader,
+        scan,
     })
 }
 
 /// Takes the meters of the scan's state (zstd's and the others').
 pub(super) fn start(cx: &mut super::Cx) {
-    cx.meter = Some(Meter::default());
+    cx.dec.meter = Some(Meter::default());
     cx.zstd_meter(Some(Meter::default()));
 }
 
 pub(super) fn stop(cx: &mut super::Cx) -> Meter {
-    let other = cx.meter.take().unwrap_or_default();
+    let other = cx.dec.meter.take().unwrap_or_default();
     let zstd = cx.zstd_meter(None).unwrap_or_default();
     other.plus(zstd)
 }

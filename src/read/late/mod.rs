@@ -20,6 +20,7 @@
 mod column;
 mod floor;
 mod page;
+mod snappy;
 mod zstd;
 
 pub(crate) use floor::measure as decompression_floor;

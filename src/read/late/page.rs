@@ -6,7 +6,9 @@ use std::ops::Range;
 
 use polars_parquet::parquet::encoding::hybrid_rle::{HybridRleChunk, HybridRleDecoder};
 
+use super::floor::Meter;
 use super::no;
+use super::snappy::Snappy;
 use super::zstd::Blocks;
 use crate::error::Result;
 
@@ -28,6 +30,14 @@ pub(super) enum Body<'a> {
         out: &'a mut [u8],
         filled: usize,
         ctx: &'a mut Blocks,
+    },
+    Snappy {
+        src: &'a [u8],
+        state: Snappy,
+        out: &'a mut [u8],
+        filled: usize,
+        /// The floor bench's meter (`floor`), which times the decoding.
+        meter: &'a mut Option<Meter>,
     },
 }
 
@@ -62,13 +72,34 @@ impl Body<'_> {
                 }
                 Ok(())
             }
+            Body::Snappy {
+                src,
+                state,
+                out,
+                filled,
+                meter,
+            } => {
+                if n <= *filled {
+                    return Ok(());
+                }
+                if n > out.len() {
+                    return no("value beyond the page");
+                }
+                let started = meter.is_some().then(std::time::Instant::now);
+                let before = *filled;
+                *filled = state.fill(src, out, *filled, n)?;
+                if let (Some(m), Some(t)) = (meter.as_mut(), started) {
+                    m.add(*filled - before, t);
+                }
+                Ok(())
+            }
         }
     }
 
     pub(super) fn bytes(&self) -> &[u8] {
         match self {
             Body::Whole(b) => b,
-            Body::Zstd { out, filled, .. } => &out[..*filled],
+            Body::Zstd { out, filled, .. } | Body::Snappy { out, filled, .. } => &out[..*filled],
         }
     }
 
