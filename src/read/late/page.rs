@@ -44,9 +44,20 @@ pub(super) enum Body<'a> {
 impl Body<'_> {
     /// Makes the first `n` bytes available.
     pub(super) fn ensure(&mut self, n: usize) -> Result<()> {
+        let (there, most) = match self {
+            Body::Whole(b) => (b.len(), b.len()),
+            Body::Zstd { out, filled, .. } | Body::Snappy { out, filled, .. } => {
+                (*filled, out.len())
+            }
+        };
+        if n <= there {
+            return Ok(());
+        }
+        if n > most {
+            return no("value beyond the page");
+        }
         match self {
-            Body::Whole(b) if n <= b.len() => Ok(()),
-            Body::Whole(_) => no("value beyond the page"),
+            Body::Whole(_) => Ok(()),
             Body::Zstd {
                 src,
                 in_pos,
@@ -54,12 +65,6 @@ impl Body<'_> {
                 filled,
                 ctx,
             } => {
-                if n <= *filled {
-                    return Ok(());
-                }
-                if n > out.len() {
-                    return no("value beyond the page");
-                }
                 // Block by block, straight into the page buffer, until `n` bytes are there.
                 while *filled < n {
                     match ctx.step(src, *in_pos, out, *filled)? {
@@ -79,12 +84,6 @@ impl Body<'_> {
                 filled,
                 meter,
             } => {
-                if n <= *filled {
-                    return Ok(());
-                }
-                if n > out.len() {
-                    return no("value beyond the page");
-                }
                 let started = meter.is_some().then(std::time::Instant::now);
                 let before = *filled;
                 *filled = state.fill(src, out, *filled, n)?;
