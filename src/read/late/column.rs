@@ -1,5 +1,6 @@
 //! Reading one column chunk of a row group: every row, or only the wanted rows, whose pages
-//! alone are decompressed (and a zstd page only up to the last wanted value).
+//! alone are decompressed (a zstd or snappy page only up to the last wanted value, a dictionary
+//! page only up to the last entry they use).
 
 use std::io::Cursor;
 

@@ -5,8 +5,9 @@
 //! The floor is every page of `OperationName` (each row's name must be seen to find the
 //! candidates), the pages of `Category` holding a row with a rule's name, and, of every other
 //! column the rule reads (`TenantId`, `TimeGenerated`, `Id`, `Result`, `TargetResources`,
-//! `AADTenantId`; `InitiatedBy` of the invites), the pages holding a candidate: a zstd page up
-//! to its last candidate's value, a page of another codec whole, a dictionary page whole.
+//! `AADTenantId`; `InitiatedBy` of the invites), the pages holding a candidate: a zstd or snappy
+//! page up to its last candidate's value (zstd by whole blocks of up to 128 KB), a page of
+//! another codec whole, a dictionary page up to the last entry a candidate uses.
 //! Intended reading, no `--since` and no tenant cut: what a full hunt reads.
 
 use std::ops::Range;

@@ -2,8 +2,9 @@
 //! string or timestamp leaf). The narrow columns (`Category`, `OperationName`, `TenantId`,
 //! `TimeGenerated`) are decoded whole, their predicates evaluated once per dictionary entry; the
 //! others (`TargetResources`, `InitiatedBy`, `Id`, `Result`, `AADTenantId`) only where a candidate lies:
-//! a page without one is never decompressed, and a PLAIN zstd page is decompressed only up to
-//! its last candidate's value. Decompression is most of a scan's CPU, and guest events are rare.
+//! a page without one is never decompressed, a PLAIN zstd or snappy page is decompressed only up
+//! to its last candidate's value, and a dictionary only up to the last entry the candidates use.
+//! Decompression is most of a scan's CPU, and guest events are rare.
 //!
 //! Anything this reader does not handle (nested dynamic columns, v2 pages, other encodings,
 //! INT96 times, invalid UTF-8, a malformed page) makes it decline with
