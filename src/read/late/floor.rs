@@ -19,7 +19,7 @@ use polars_parquet::parquet::schema::types::PhysicalType;
 
 use super::column::{read, Want};
 use super::page::Width;
-use super::{matches, Scan};
+use super::Scan;
 use crate::error::Result;
 use crate::rule::columns::input;
 
@@ -97,20 +97,7 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
     pub(super) fn floor_row_group(&mut self, rg: &RowGroupMetadata) -> Result<()> {
         let n = rg.num_rows();
         self.rows += n as u64;
-        let op = self.strings(rg, input::OPERATION_NAME, Want::All)?;
-        let op_ok = matches(&op, self.operation)?;
-        let named: Vec<usize> = (0..n).filter(|&i| op.key_ok(i, &op_ok)).collect();
-        if named.is_empty() {
-            return Ok(());
-        }
-        let cat = self.strings(rg, input::CATEGORY, Want::Rows(&named))?;
-        let cat_ok = matches(&cat, self.category)?;
-        let hits: Vec<usize> = named
-            .iter()
-            .enumerate()
-            .filter(|&(j, _)| cat.key_ok(j, &cat_ok))
-            .map(|(_, &i)| i)
-            .collect();
+        let super::Named { op, hits, .. } = self.named(rg)?;
         if hits.is_empty() {
             return Ok(());
         }

@@ -231,14 +231,38 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
         read(c, b, rg.num_rows(), Width::Bytes, want, &mut self.cx)
     }
 
+    /// The rows whose `OperationName` and `Category` the rule accepts. `Category` is read only
+    /// at the rows whose name it accepts: most rows' categories are never decoded.
+    fn named(&mut self, rg: &RowGroupMetadata) -> Result<Named> {
+        let op = self.strings(rg, input::OPERATION_NAME, Want::All)?;
+        let op_ok = matches(&op, self.operation)?;
+        let named: Vec<usize> = (0..rg.num_rows())
+            .filter(|&i| op.key_ok(i, &op_ok))
+            .collect();
+        let cat = self.strings(rg, input::CATEGORY, Want::Rows(&named))?;
+        let cat_ok = matches(&cat, self.category)?;
+        let hits = named
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| cat.key_ok(j, &cat_ok))
+            .map(|(_, &i)| i)
+            .collect();
+        Ok(Named {
+            op,
+            named,
+            cat,
+            hits,
+        })
+    }
+
     fn row_group(&mut self, rg: &RowGroupMetadata) -> Result<()> {
         let n = rg.num_rows();
-        let cat = self.strings(rg, input::CATEGORY, Want::All)?;
-        let op = self.strings(rg, input::OPERATION_NAME, Want::All)?;
-        let (cat_ok, op_ok) = (matches(&cat, self.category)?, matches(&op, self.operation)?);
-        let mut hits: Vec<usize> = (0..n)
-            .filter(|&i| op.key_ok(i, &op_ok) && cat.key_ok(i, &cat_ok))
-            .collect();
+        let Named {
+            op,
+            named,
+            cat,
+            mut hits,
+        } = self.named(rg)?;
         let tenant = self.strings(rg, input::TENANT, Want::All)?;
         self.cut_tenants(&tenant, &mut hits);
         self.count_tenants(&tenant)?;
@@ -265,9 +289,11 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
             self.out
                 .tenant
                 .push(opt_string(tenant.get(i), input::TENANT)?);
+            let at = named.binary_search(&i).ok();
+            let category = at.and_then(|j| cat.get(j));
             self.out
                 .category
-                .push(opt_string(cat.get(i), input::CATEGORY)?);
+                .push(opt_string(category, input::CATEGORY)?);
             self.out
                 .operation
                 .push(opt_string(op.get(i), input::OPERATION_NAME)?);
@@ -461,6 +487,15 @@ impl<F: Fn(Range<u64>) -> Option<Bytes>> Scan<'_, F> {
         }
         Ok(out)
     }
+}
+
+/// A row group's rows with a name the rule reads (`named`, whose `Category` values `cat` holds
+/// in that order), and those of them with its category too (`hits`).
+struct Named {
+    op: Values,
+    named: Vec<usize>,
+    cat: Values,
+    hits: Vec<usize>,
 }
 
 /// Whether each entry matches `re` (a string column's predicate, once per entry).
