@@ -283,7 +283,7 @@ pub(super) fn read(
     };
     for page in pages {
         match page.map_err(bad)? {
-            CompressedPage::Dict(_) => chunk.dictionary_page()?,
+            CompressedPage::Dict(_) => chunk.dictionary_page(cx)?,
             CompressedPage::Data(p) => chunk.data_page(p, cx)?,
         }
     }
@@ -319,6 +319,10 @@ struct Dict {
     body: Bytes,
     uncompressed: usize,
     entries: usize,
+    /// What the data pages' indices are tagged with until [`Chunk::materialize`]: [`IN_DICT`],
+    /// or nothing when every row is wanted and the dictionary was read whole at once (its
+    /// entries are then keys `0..entries`, as they come first).
+    tag: u32,
 }
 
 /// Marks a key that is a dictionary index, until [`Chunk::materialize`] turns it into the key
@@ -335,7 +339,7 @@ struct PageShape {
 impl<'a> Chunk<'a> {
     /// The dictionary page, the chunk's first: its header read again here, where its body
     /// can be kept undecompressed.
-    fn dictionary_page(&mut self) -> Result<()> {
+    fn dictionary_page(&mut self, cx: &mut Cx) -> Result<()> {
         if self.dict.is_some() || self.row0 > 0 {
             return no("a dictionary page after data pages");
         }
@@ -359,28 +363,26 @@ impl<'a> Chunk<'a> {
         if uncompressed > MAX_PAGE || at + compressed > self.bytes.len() {
             return no(format!("a dictionary page of {uncompressed} bytes"));
         }
-        self.dict = Some(Dict {
+        let mut d = Dict {
             body: self.bytes.slice(at..at + compressed),
             uncompressed,
             entries,
-        });
+            tag: IN_DICT,
+        };
+        if matches!(self.want, Want::All) {
+            // A narrow column, read whole: all its entries, with no indices to rewrite.
+            self.add_entries(cx, &d, &vec![true; entries])?;
+            d.tag = 0;
+        }
+        self.dict = Some(d);
         Ok(())
     }
 
-    /// Decompresses the dictionary up to the last entry a wanted row uses, adds the entries
-    /// used, and turns the dictionary indices into their keys.
-    fn materialize(&mut self, cx: &mut Cx) -> Result<()> {
-        let Some(d) = &self.dict else {
-            return Ok(());
-        };
-        let mut used = vec![false; d.entries];
-        for &k in &self.v.keys {
-            if k != NULL && k & IN_DICT != 0 {
-                used[(k & !IN_DICT) as usize] = true;
-            }
-        }
+    /// Decompresses `d` up to the last entry `used` says, and adds those entries; the key of
+    /// each by its index.
+    fn add_entries(&mut self, cx: &mut Cx, d: &Dict, used: &[bool]) -> Result<Vec<u32>> {
         let Some(last) = used.iter().rposition(|&u| u) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut whole = Vec::new();
         let mut body = cx
@@ -395,6 +397,22 @@ impl<'a> Chunk<'a> {
             }
             pos = r.end;
         }
+        Ok(key)
+    }
+
+    /// Decompresses the dictionary up to the last entry a wanted row uses, adds the entries
+    /// used, and turns the dictionary indices into their keys.
+    fn materialize(&mut self, cx: &mut Cx) -> Result<()> {
+        let Some(d) = self.dict.take().filter(|d| d.tag == IN_DICT) else {
+            return Ok(());
+        };
+        let mut used = vec![false; d.entries];
+        for &k in &self.v.keys {
+            if k != NULL && k & IN_DICT != 0 {
+                used[(k & !IN_DICT) as usize] = true;
+            }
+        }
+        let key = self.add_entries(cx, &d, &used)?;
         for k in &mut self.v.keys {
             if *k != NULL && *k & IN_DICT != 0 {
                 *k = key[(*k & !IN_DICT) as usize];
@@ -477,10 +495,11 @@ impl<'a> Chunk<'a> {
         let v = &mut self.v;
         match (shape.dictionary, self.want) {
             (true, want) => {
-                let Some(size) = self.dict.as_ref().map(|d| d.entries) else {
+                let Some(d) = &self.dict else {
                     return no("dictionary-encoded page without a dictionary");
                 };
-                p.dictionary_keys(size, shape.total, want, sel, &mut cx.indices, v)?
+                let dict = (d.entries, d.tag);
+                p.dictionary_keys(dict, shape.total, want, sel, &mut cx.indices, v)?
             }
             (false, Want::Rows(_)) => p.plain_rows(sel, self.width, v)?,
             (false, Want::All) => p.plain_all(shape.total, self.width, v)?,
@@ -539,9 +558,10 @@ impl DataPage<'_, '_> {
     }
 
     /// A dictionary-encoded page: the keys of every row, or of the wanted rows.
+    /// `dict`: the dictionary's entries, and the tag its indices get.
     fn dictionary_keys(
         &mut self,
-        size: usize,
+        (size, tag): (usize, u32),
         total: usize,
         want: Want,
         sel: &[usize],
@@ -564,7 +584,10 @@ impl DataPage<'_, '_> {
             return no("dictionary index out of range");
         }
         if count == self.rows && matches!(want, Want::All) {
-            v.keys.extend(indices.iter().map(|&k| k | IN_DICT));
+            match tag {
+                0 => v.keys.extend_from_slice(indices),
+                _ => v.keys.extend(indices.iter().map(|&k| k | tag)),
+            }
             return Ok(());
         }
         let mut vi = 0;
@@ -576,7 +599,7 @@ impl DataPage<'_, '_> {
                 Want::Rows(_) => s.next_if(|&&r| r == self.row0 + i).is_some(),
             };
             if wanted {
-                v.keys.push(if d { indices[vi] | IN_DICT } else { NULL });
+                v.keys.push(if d { indices[vi] | tag } else { NULL });
             }
             vi += usize::from(d);
         }
