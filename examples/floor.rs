@@ -27,19 +27,14 @@ fn parquet_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 fn pass(files: &[PathBuf]) -> std::io::Result<(Floor, usize)> {
     let mut total = Floor::default();
     let mut declined = 0;
-    let add = |a: &mut Meter, b: Meter| {
-        a.pages += b.pages;
-        a.bytes += b.bytes;
-        a.time += b.time;
-    };
     for f in files {
         let bytes = bytes::Bytes::from(std::fs::read(f)?);
         match decompression_floor(&bytes) {
             Ok(fl) => {
                 total.rows += fl.rows;
                 total.candidates += fl.candidates;
-                add(&mut total.floor, fl.floor);
-                add(&mut total.reader, fl.reader);
+                total.floor = total.floor.plus(fl.floor);
+                total.reader = total.reader.plus(fl.reader);
                 total.scan += fl.scan;
             }
             Err(e) => {

@@ -311,9 +311,9 @@ struct Chunk<'a> {
     next: usize,
 }
 
-/// A dictionary page, decompressed only once the chunk's pages say which of its entries the
-/// wanted rows use, and then only up to the last of them: a wide column's dictionary is a
-/// MiB of values of which a row group's candidates use a few.
+/// A dictionary page. For wanted rows it is decompressed only once the chunk's pages say which
+/// of its entries they use, and then only up to the last of them: a wide column's dictionary is
+/// a MiB of values of which a row group's candidates use a few.
 struct Dict {
     /// The compressed body.
     body: Bytes,

@@ -38,7 +38,8 @@ impl Meter {
         self.time += started.elapsed();
     }
 
-    fn plus(self, o: Meter) -> Meter {
+    /// Both meters' counts together.
+    pub fn plus(self, o: Meter) -> Meter {
         Meter {
             pages: self.pages + o.pages,
             bytes: self.bytes + o.bytes,

@@ -1,6 +1,7 @@
 //! Late-materialized scan of one object in the common flat layout (every needed column a flat
-//! string or timestamp leaf). The narrow columns (`Category`, `OperationName`, `TenantId`,
-//! `TimeGenerated`) are decoded whole, their predicates evaluated once per dictionary entry; the
+//! string or timestamp leaf). The narrow columns (`OperationName`, `TenantId`, `TimeGenerated`)
+//! are decoded whole, their predicates evaluated once per dictionary entry, and `Category` at
+//! the rows whose name the rule accepts; the
 //! others (`TargetResources`, `InitiatedBy`, `Id`, `Result`, `AADTenantId`) only where a candidate lies:
 //! a page without one is never decompressed, a PLAIN zstd or snappy page is decompressed only up
 //! to its last candidate's value, and a dictionary only up to the last entry the candidates use.
