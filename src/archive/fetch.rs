@@ -145,10 +145,16 @@ async fn get_matching(
         match got.payload {
             GetResultPayload::File(file, _) if r.end - r.start >= MAP_AT_LEAST => {
                 let range = got.range.clone();
-                tokio::task::spawn_blocking(move || local(&file, range))
-                    .await
-                    .map_err(|e| local_error(e.into()))?
-                    .map_err(local_error)
+                // Like object_store's own file calls: on the blocking pool inside the runtime,
+                // inline on a thread outside it (a local scan's decoders).
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => rt
+                        .spawn_blocking(move || local(&file, range))
+                        .await
+                        .map_err(|e| local_error(e.into()))?,
+                    Err(_) => local(&file, range),
+                }
+                .map_err(local_error)
             }
             _ => got.bytes().await,
         }

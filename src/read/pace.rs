@@ -1,14 +1,15 @@
-//! How far the scan fetches ahead of its decoders. Not a fixed count: the objects in flight
-//! follow Little's law, the time a fetch takes over the time the decoders take per object, so
-//! a store 100 ms away gets the requests in flight that hide its latency and a local disk
-//! gets the few that keep the decoders busy. The store's throttling (503, 429, counted before
+//! How far the scan fetches ahead of its decoders from a store (a local folder's decoders
+//! read their objects themselves). Not a fixed count: the objects in flight follow Little's
+//! law, the time a fetch takes over the time the decoders take per object, so a store 100 ms
+//! away gets the requests in flight that hide its latency and a near one the few that keep
+//! the decoders busy. The store's throttling (503, 429, counted before
 //! object_store retries them) halves a ceiling that then grows back slowly, and a budget of
 //! bytes held (fetched, not yet decoded) bounds memory whatever the window says.
 
 use std::time::Duration;
 
-/// Fewest objects fetched ahead: what keeps the decoders of a local scan busy (measured, the
-/// fixed count of the scan before).
+/// Fewest objects fetched ahead: what kept the decoders busy on a local disk when it was
+/// fetched from like a store (measured, the fixed count of the scan before).
 pub(super) const MIN_WINDOW: usize = 8;
 
 /// Most objects fetched ahead: a connection each, and Azure and S3 both serve hundreds per
@@ -47,7 +48,6 @@ impl Average {
 #[derive(Debug)]
 pub(super) struct Pace {
     decoders: usize,
-    remote: bool,
     /// Seconds from a fetch's start to its last byte, the quick ones: a fetch that queued
     /// behind others (at the store, in the blocking pool) says how busy it is, not how far;
     /// sized by it, the window would grow itself.
@@ -63,12 +63,10 @@ pub(super) struct Pace {
 }
 
 impl Pace {
-    /// The pace of a scan with `decoders`; a local store's (`remote` false) keeps the minimum:
-    /// a read from disk costs no round trip to hide.
-    pub(super) fn new(decoders: usize, remote: bool, throttled: u64) -> Self {
+    /// The pace of a scan with `decoders`.
+    pub(super) fn new(decoders: usize, throttled: u64) -> Self {
         Pace {
             decoders,
-            remote,
             fetch: Average::default(),
             decode: Average::default(),
             ceiling: MAX_WINDOW as f64,
@@ -96,7 +94,6 @@ impl Pace {
             self.ceiling = (self.ceiling / 2.0).max(2.0);
         }
         let wanted = match (self.fetch.0, self.decode.0) {
-            _ if !self.remote => MIN_WINDOW as f64,
             // Objects the decoders get through while one fetch runs, twice over for the
             // spread of fetch times.
             (Some(fetch), Some(decode)) => 2.0 * self.decoders as f64 * fetch / decode.max(50e-6),
@@ -116,7 +113,7 @@ mod tests {
     use super::*;
 
     fn paced(fetch_ms: u64, decode_ms: u64) -> Pace {
-        let mut p = Pace::new(4, true, 0);
+        let mut p = Pace::new(4, 0);
         for _ in 0..50 {
             p.fetched(Duration::from_millis(fetch_ms));
             p.decoded(Duration::from_millis(decode_ms));
@@ -126,19 +123,14 @@ mod tests {
 
     #[test]
     fn the_window_follows_latency_over_decode_time() {
-        // A local disk: fetches far quicker than decoding, the minimum.
+        // A near store: fetches far quicker than decoding, the minimum.
         assert_eq!(paced(0, 5).window(0), MIN_WINDOW);
         // 25 ms a request, two requests an object, 5 ms to decode: 4 decoders need 80.
         assert_eq!(paced(50, 5).window(0), 80);
         // 100 ms: more than the maximum would be wanted.
         assert_eq!(paced(200, 5).window(0), MAX_WINDOW);
         // Nothing measured yet: the minimum.
-        assert_eq!(Pace::new(4, true, 0).window(0), MIN_WINDOW);
-        // A local store: the minimum, whatever the fetches take.
-        let mut local = Pace::new(4, false, 0);
-        local.fetched(Duration::from_millis(200));
-        local.decoded(Duration::from_millis(5));
-        assert_eq!(local.window(0), MIN_WINDOW);
+        assert_eq!(Pace::new(4, 0).window(0), MIN_WINDOW);
     }
 
     #[test]

@@ -344,19 +344,20 @@ fn with_endpoint<'a>(env: Vec<(&'a str, String)>, from: &str, to: &str) -> Vec<(
         .collect()
 }
 
-/// A store 30 ms away: the scan keeps more than the local eight objects in flight (the pace
-/// follows the latency), and finds what it finds on local disk.
+/// A store 30 ms away: the scan keeps more objects in flight than a local scan has decoders
+/// (the pace follows the latency), and finds what it finds on local disk.
 #[test]
 fn a_distant_store_gets_more_requests_in_flight() {
     let server = azurite();
     let dir = tempfile::tempdir().unwrap();
     let env = azure_env(&server);
     let want = uploaded_and_run_locally(&server, &env, "az", dir.path());
-    assert_eq!(
-        summary(&want)["timings"]["objects_in_flight"],
-        8,
-        "local disk"
-    );
+    // Locally each decoder reads its own object: two per core, at most.
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    let local = summary(&want)["timings"]["objects_in_flight"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=2 * cores).contains(&local), "local disk: {local}");
     let proxy = Proxy::start(
         &server.endpoint,
         Faults {
