@@ -19,8 +19,10 @@
 //! `tests` proves it on generated spellings of the names against the full parse. The search is
 //! a few SIMD passes over the line (`memchr`): the `x` of `external`, which the names of invites
 //! and redeems share, anchors the case-insensitive comparison (the space before `user` anchors
-//! the life cycle's other names); the escape and the two characters are plain substrings,
-//! looked for only in a line with a backslash, or not all ASCII, for the latter.
+//! the life cycle's other names); the two characters are plain substrings, looked for only in
+//! a line not all ASCII. The escape is taken from the walk of a dropped line (`json::triage`),
+//! which meets every escape of the line anyway, and looked for as a substring only in a line
+//! the walk cannot read.
 
 use memchr::memmem::Finder;
 
@@ -68,12 +70,17 @@ impl Prefilter {
         }
     }
 
-    /// Can `line` (whose bytes are `kind`) hold an event the run reads?
-    pub(crate) fn keeps(&self, line: &[u8], kind: Kind) -> bool {
+    /// Can `line` (whose bytes are `kind`) hold an event the run reads, short of a `\u`
+    /// escape (the walk meets those: `json::triage`)?
+    pub(crate) fn keeps_spelled(&self, line: &[u8], kind: Kind) -> bool {
         self.holds_a_name(line)
-            || (kind.backslash && self.escape.find(line).is_some())
             || (!kind.printable
                 && (!kind.utf8 || self.folded.iter().any(|f| f.find(line).is_some())))
+    }
+
+    /// Does `line` hold a `\u` escape, which can spell any character?
+    pub(crate) fn keeps_escaped(&self, line: &[u8], kind: Kind) -> bool {
+        kind.backslash && self.escape.find(line).is_some()
     }
 
     /// Whether a name is in `line` as a whole JSON string (`"Invite external user"`), ASCII
@@ -144,9 +151,15 @@ mod tests {
         (value, json)
     }
 
+    /// Whether the scan parses `line` as a possible candidate (the prefilter, with the walk
+    /// for escapes).
     fn keeps(p: &Prefilter, line: &[u8]) -> bool {
-        let kind = super::super::marks::Marks::default().mark(line);
-        p.keeps(line, kind)
+        let mut m = super::super::marks::Marks::default();
+        m.mark(line);
+        matches!(
+            super::super::triage(p, line, &m),
+            super::super::Triage::Keep
+        )
     }
 
     /// Lines naming `names` in random spellings and shapes, the `UserState` property in some;
@@ -276,6 +289,11 @@ mod tests {
         assert!(keeps(
             &p,
             br#"{"OperationName":"Update user","x":"\u00e9"}"#
+        ));
+        // An escaped backslash before a `u` is no escape: the walk reads the line and drops it.
+        assert!(!keeps(
+            &p,
+            br#"{"OperationName":"Update user","x":"\\u00e9"}"#
         ));
         assert!(keeps(&p, b"{\"OperationName\":\"\xff\"}"));
         // A name as a whole string, at either end of a line, next to other `x`s.
