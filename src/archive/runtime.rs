@@ -1,23 +1,26 @@
 //! The I/O runtime: every storage call (listing, ranged reads, puts) runs on one small tokio
 //! runtime. Synchronous code enters it only from threads of its own (the main thread, the
-//! scan's feeder in `read::schedule`), never from a rayon worker.
+//! thread that opens the cache while the archive is listed, the scan's feeder in
+//! `read::schedule`), never from a rayon worker.
 
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
 fn rt() -> Result<&'static tokio::runtime::Runtime> {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
-        return Ok(rt);
-    }
-    // Two workers: the work is waiting on the network, not computing.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
-    Ok(RT.get_or_init(|| rt))
+    // Built once, also when two threads (the listing and the cache opener) first need it at
+    // the same time.
+    static RT: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        // Two workers: the work is waiting on the network, not computing.
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| Error::Runtime(std::io::Error::other(e.clone())))
 }
 
 /// Runs async storage calls from the synchronous pipeline.

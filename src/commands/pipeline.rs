@@ -71,11 +71,12 @@ fn scope(job: &RunJob, plan: Option<&Plan>, until: Option<i64>) -> Result<Scope>
 }
 
 /// Where the objects come from: the archive listed now, or a plan's frozen objects; and the
-/// cache they are read through.
+/// cache they are read through, opened (its error, if any, is reported after those of
+/// resolving `--out`, as when it was opened after).
 struct Source {
     archive: Location,
     listing: Listing,
-    cache: Option<String>,
+    cache: Option<Result<(Cache, Loaded)>>,
     plan: Option<Plan>,
     options: Vec<(String, String)>,
     list_seconds: f64,
@@ -86,14 +87,34 @@ fn source(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<(Sour
     let Some(url) = &job.plan else {
         let archive = resolve(&job.archive, &job.storage_options, false)?;
         let scope = scope(job, None, until)?;
-        let listing = list_in_scope(&archive, &scope, progress)?;
+        // The cache's segments are read while the archive is listed: neither needs the other,
+        // and on a warm rerun the two were most of the run, one after the other.
+        let (listing, cache) = std::thread::scope(|s| -> Result<_> {
+            let opening = job
+                .cache
+                .as_ref()
+                .map(|spec| {
+                    std::thread::Builder::new()
+                        .name("unredeemed-cache".into())
+                        .spawn_scoped(s, || {
+                            open_cache(spec, &job.storage_options, &archive, progress)
+                        })
+                })
+                .transpose()
+                .map_err(Error::Runtime)?;
+            let listing = list_in_scope(&archive, &scope, progress);
+            let listed = laps.lap();
+            let cache = opening.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            Ok((listing.map(|l| (l, listed)), cache))
+        })?;
+        let (listing, list_seconds) = listing?;
         let source = Source {
             archive,
             listing,
-            cache: job.cache.clone(),
+            cache,
             plan: None,
             options: job.storage_options.clone(),
-            list_seconds: laps.lap(),
+            list_seconds,
         };
         return Ok((source, scope));
     };
@@ -109,13 +130,15 @@ fn source(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<(Sour
         archive.display,
         plan.shards.len()
     ));
+    let list_seconds = laps.lap();
+    let cache = Some(open_cache(&plan.cache, &options, &archive, progress));
     let source = Source {
         archive,
         listing,
-        cache: Some(plan.cache.clone()),
+        cache,
         plan: Some(plan),
         options,
-        list_seconds: laps.lap(),
+        list_seconds,
     };
     Ok((source, scope))
 }
@@ -247,10 +270,8 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
         }
     }
     laps.lap();
-    let cache = match &src.cache {
-        Some(spec) => Some(open_cache(spec, &src.options, &src.archive, progress)?),
-        None => None,
-    };
+    let mut src = src;
+    let cache = src.cache.take().transpose()?;
     if let (true, Some((c, l))) = (job.require_cached, &cache) {
         require_cached(&src, c, l)?;
     }
