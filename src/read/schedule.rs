@@ -1,9 +1,9 @@
 //! The scan's pipeline, and the job's concurrency model in one place:
 //!
-//! - **I/O** from a store runs on the tokio runtime (`archive::runtime`): a feeder task keeps object
-//!   fetches running ahead, in key order, as many as [`Pace`] says (the store's latency over
-//!   the decoders' pace, within a budget of bytes held), and hands each fetched object over a
-//!   bounded channel. Cache hits never come here: the caller folds them as they are.
+//! - **I/O** from a store runs on the tokio runtime (`archive::runtime`): a feeder task keeps
+//!   object fetches running ahead, in key order, as many as [`Pace`] says (the store's latency
+//!   over the decoders' pace, within a budget of bytes held), and hands each fetched object over
+//!   a bounded channel. Cache hits never come here: the caller folds them as they are.
 //! - **Decoding** runs on the scan's decoder threads, twice the cores: each takes the next
 //!   object from the channel as soon as it is free (no batch barriers), so a slow object never
 //!   holds up the others. They wait on the channel, never on a future.
@@ -54,11 +54,11 @@ pub(crate) struct Paced {
     pub(crate) throttled: u64,
 }
 
-/// Runs `decode` on every object of `todo` (index and object) as `fetch` fetched it, paced by
-/// the store's latency when it is `remote` (a local folder: [`run_local`]). `decode` returns its outcome and whether it is fatal:
-/// after a fatal outcome no further object is handed out. Each outcome goes to `absorb` with
-/// its index as soon as it is decoded, in no particular order: none is kept here, so memory
-/// does not grow with the number of objects.
+/// Runs `decode` on every object of `todo` (index and object) as `fetch` fetched it, paced by the
+/// store's latency when it is `remote` (a local folder: [`run_local`]). `decode` returns its
+/// outcome and whether it is fatal: after a fatal outcome no further object is handed out. Each
+/// outcome goes to `absorb` with its index as soon as it is decoded, in no particular order: none
+/// is kept here, so memory does not grow with the number of objects.
 pub(super) fn run<T, F, Fut>(
     remote: bool,
     todo: &[(usize, &ArchiveObject)],

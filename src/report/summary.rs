@@ -87,13 +87,13 @@ impl PreciseCounts {
     }
 }
 
-/// Wall time of each stage (listing, scan, join, baseline, write), and how the scan met the
-/// store: what differs between two runs of the same job. Within the scan: `decode_seconds` is
-/// the decoder threads' time on the objects (summed over threads, so it can exceed
-/// `scan_seconds`), `extract_seconds` the wall time of the one pass that turns the candidate
-/// rows into events (objects read by polars' reader are extracted while decoded).
-/// `objects_in_flight` is the most objects fetched ahead of the decoders at once (it follows
-/// the store's latency; from a local folder, one per decoder), `requests_throttled` the requests the store answered 503 or 429 (each
+/// Wall time of each stage (listing, scan, join, baseline, write), and how the scan met the store:
+/// what differs between two runs of the same job. Within the scan: `decode_seconds` is the decoder
+/// threads' time on the objects (summed over threads, so it can exceed `scan_seconds`),
+/// `extract_seconds` the wall time of the one pass that turns the candidate rows into events
+/// (objects read by polars' reader are extracted while decoded). `objects_in_flight` is the most
+/// objects fetched ahead of the decoders at once (it follows the store's latency; from a local
+/// folder, one per decoder), `requests_throttled` the requests the store answered 503 or 429 (each
 /// retried, and the fetches slowed down).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
