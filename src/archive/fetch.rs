@@ -178,12 +178,23 @@ async fn get_matching(
 /// than a fresh one: a JSON blob is read whole, and fresh buffers cost page faults.
 const POOL_AT_LEAST: u64 = 64 * 1024;
 
-/// `r` of a local file, read into a pooled buffer. Not mapped: mapping and unmapping each
-/// object took the process's memory-map lock, and the decoders of a local scan waited on it
-/// (a fifth of the scan's CPU time idle on 720 JSON blobs). A file cut short while it is read
-/// is an error, never a crash.
+/// `r` of a local file, read into a pooled buffer (a range too large to pool, into fresh
+/// memory). Not mapped: mapping and unmapping each object took the process's memory-map lock,
+/// and the decoders of a local scan waited on it (a fifth of the scan's CPU time idle on 720
+/// JSON blobs). A file cut short while it is read is an error, never a crash.
 fn local(file: &std::fs::File, r: Range<u64>) -> std::io::Result<Bytes> {
     let len = usize::try_from(r.end - r.start).map_err(std::io::Error::other)?;
+    if len > POOLED_AT_MOST {
+        // Too large to keep: read into fresh memory, not zeroed first.
+        use std::io::{Read, Seek, SeekFrom};
+        let (mut f, mut buf) = (file, Vec::with_capacity(len));
+        f.seek(SeekFrom::Start(r.start))?;
+        f.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() < len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        return Ok(buf.into());
+    }
     let mut buf = Pooled::take(len);
     read_at(file, buf.space(), r.start)?;
     Ok(Bytes::from_owner(buf))
@@ -503,6 +514,16 @@ mod tests {
         );
         assert_eq!((&a[..], &b[..]), (&bytes[..100], &bytes[100..200]));
         let short = local(&file, 200_000..400_000).unwrap_err();
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+        // Past what a pool keeps: read alone, cut short the same way.
+        let big: Vec<u8> = (0..POOLED_AT_MOST as u32 + 5_000)
+            .map(|i| (i % 241) as u8)
+            .collect();
+        std::fs::write(&path, &big).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let n = big.len() as u64;
+        assert_eq!(&local(&file, 3..n).unwrap()[..], &big[3..]);
+        let short = local(&file, 1..n + 1).unwrap_err();
         assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 }
