@@ -118,23 +118,13 @@ where
                 block_on(Abortable::new(feed(todo, fetch, tx, pace), stopped))
             })
             .map_err(Error::Runtime)?;
-        let mut decoding = (0..decoders())
-            .map(|i| {
-                std::thread::Builder::new()
-                    .name(format!("unredeemed-decode-{i}"))
-                    .spawn_scoped(s, worker)
-            })
-            .collect::<std::io::Result<Vec<_>>>();
-        let panicked = match &mut decoding {
-            Ok(handles) => handles.drain(..).find_map(|h| h.join().err()),
-            Err(_) => None,
-        };
+        let (panicked, started) = decode_on(s, decoders(), &worker);
         // Done, or stopped: the feeder has nothing more to do either way.
         stop.abort();
         if let Some(p) = panicked {
             std::panic::resume_unwind(p);
         }
-        decoding.map_err(Error::Runtime)?;
+        started?;
         // Aborted or not, the feeder is done; only its runtime can have failed.
         match feeding.join() {
             Ok(fed) => fed.map(|_| ()),
@@ -182,26 +172,37 @@ where
             (absorb.lock().unwrap_or_else(PoisonError::into_inner))(i, out);
         }
     };
-    std::thread::scope(|s| -> Result<()> {
-        let mut decoding = (0..decoders().min(todo.len()))
-            .map(|i| {
-                std::thread::Builder::new()
-                    .name(format!("unredeemed-decode-{i}"))
-                    .spawn_scoped(s, worker)
-            })
-            .collect::<std::io::Result<Vec<_>>>();
-        if let Some(p) = match &mut decoding {
-            Ok(handles) => handles.drain(..).find_map(|h| h.join().err()),
-            Err(_) => None,
-        } {
+    std::thread::scope(|s| {
+        let (panicked, started) = decode_on(s, decoders().min(todo.len()), &worker);
+        if let Some(p) = panicked {
             std::panic::resume_unwind(p);
         }
-        decoding.map(|_| ()).map_err(Error::Runtime)
+        started
     })?;
     Ok(Paced {
         widest_window: decoders().min(todo.len()),
         throttled: 0,
     })
+}
+
+/// Runs `worker` on `n` decoder threads of `s` and waits for them all: the first panic among
+/// them, and whether every thread could be started.
+fn decode_on<'scope, 'env: 'scope>(
+    s: &'scope std::thread::Scope<'scope, 'env>,
+    n: usize,
+    worker: &'env (impl Fn() + Sync),
+) -> (Option<Box<dyn std::any::Any + Send>>, Result<()>) {
+    let decoding = (0..n)
+        .map(|i| {
+            std::thread::Builder::new()
+                .name(format!("unredeemed-decode-{i}"))
+                .spawn_scoped(s, worker)
+        })
+        .collect::<std::io::Result<Vec<_>>>();
+    match decoding {
+        Ok(handles) => (handles.into_iter().find_map(|h| h.join().err()), Ok(())),
+        Err(e) => (None, Err(Error::Runtime(e))),
+    }
 }
 
 fn lock(pace: &Mutex<Pace>) -> std::sync::MutexGuard<'_, Pace> {
