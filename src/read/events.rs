@@ -7,6 +7,10 @@
 
 use polars::prelude::*;
 
+use super::dynamic::{
+    null_string, parse_texts, Dynamic, Field, DETAIL_FIELDS, INITIATOR_FIELDS, STATE_NEW,
+    STATE_OLD, TARGET_FIELDS,
+};
 #[cfg(doc)]
 use super::raw::Tagged;
 use super::scope::Scope;
@@ -52,6 +56,23 @@ pub(super) fn predicate(cols: &Columns, scope: &Scope) -> Expr {
     }
 }
 
+/// A dynamic column's part of the select: the column, its fields, where its text goes before
+/// it is parsed, and its count of texts that are not JSON.
+struct Part<'a> {
+    column: &'a Dynamic,
+    fields: &'static [Field],
+    text: &'static str,
+    bad: &'static str,
+    /// Read for invites only: no rule looks at an initiator or details on other events, and
+    /// the late reader then never decompresses pages without invites.
+    invites_only: bool,
+}
+
+/// Whether a candidate row is an invite (of either kind).
+const IS_INVITE: &str = "_is_invite";
+/// The candidate row's operation, lower-cased.
+const OP: &str = "_op";
+
 /// The events of the candidate rows `raw` (already cut by [`predicate`] or a superset of it:
 /// the predicate is applied again), JSON parsed only for those rows; `keep` is a column of
 /// `raw` carried along.
@@ -62,22 +83,18 @@ pub(super) fn candidate_events(
     keep: Option<&str>,
 ) -> PolarsResult<DataFrame> {
     let op = cols.operation.clone().str().to_lowercase();
-    let kind = event_kind(&op, cols);
-    // `InitiatedBy` and `AdditionalDetails` are read for invites only: no rule looks at them
-    // on other events, and the late reader then never decompresses pages without invites.
     let is_invite = op
         .clone()
         .eq(lit(INVITE_OP))
-        .or(op.eq(lit(RESET_INVITE_OP)));
-    let invite_only = |e: Expr, none: Expr| when(is_invite.clone()).then(e).otherwise(none);
-    let detail =
-        |key: &'static str| invite_only(cols.details.find(&[], "key", key, "value"), null_string());
+        .or(op.clone().eq(lit(RESET_INVITE_OP)));
+    let parts = cols.parts();
     let mut exprs = vec![
         cols.tenant.clone().alias(ev::TENANT),
         cols.aad_tenant.clone().alias(ev::AAD_TENANT),
         cols.id.clone().alias(ev::ID),
         cols.time.clone().alias(ev::TIME),
-        kind.alias(ev::KIND),
+        op.alias(OP),
+        is_invite.alias(IS_INVITE),
         cols.result
             .clone()
             .str()
@@ -85,66 +102,86 @@ pub(super) fn candidate_events(
             .eq(lit("success"))
             .fill_null(lit(false))
             .alias(ev::RESULT_OK),
-        cols.targets
-            .field(&[Step::Index0, Step::Key("userPrincipalName")])
-            .alias(ev::TR_UPN),
-        cols.targets
-            .field(&[Step::Index0, Step::Key("displayName")])
-            .alias(ev::TR_DISPLAY),
-        cols.targets
-            .field(&[Step::Index0, Step::Key("id")])
-            .alias(ev::TR_ID),
-        detail("InvitationId").alias(ev::INVITATION_ID),
-        detail("invitedUserEmailAddress").alias(ev::INVITED_EMAIL),
-        invite_only(
-            cols.initiated
-                .field(&[Step::Key("user"), Step::Key("userPrincipalName")]),
-            null_string(),
-        )
-        .alias(ev::INIT_UPN),
-        invite_only(
-            cols.initiated
-                .field(&[Step::Key("user"), Step::Key("ipAddress")]),
-            null_string(),
-        )
-        .alias(ev::INIT_IP),
-        (cols.targets.bad_json()
-            + invite_only(
-                cols.initiated.bad_json() + cols.details.bad_json(),
-                lit(0u32),
-            ))
-        .alias(ev::BAD_JSON),
     ];
+    for p in &parts {
+        exprs.extend(p.column.select(p.fields, p.text, p.bad));
+    }
     exprs.extend(keep.map(col));
-    raw.filter(predicate(cols, scope))
+    // A few thousand rows: the streaming engine's set-up would cost more than the work.
+    let rows = raw
+        .filter(predicate(cols, scope))
         .select(exprs)
+        .collect_with_engine(Engine::InMemory)?
+        .unwrap_single();
+    let rows = parse_json(rows, &parts)?;
+    let invite_only = |e: Expr, none: Expr| when(col(IS_INVITE)).then(e).otherwise(none);
+    let mut out = vec![
+        col(ev::TENANT),
+        col(ev::AAD_TENANT),
+        col(ev::ID),
+        col(ev::TIME),
+        event_kind().alias(ev::KIND),
+        col(ev::RESULT_OK),
+        col(ev::TR_UPN),
+        col(ev::TR_DISPLAY),
+        col(ev::TR_ID),
+    ];
+    out.extend(
+        [
+            ev::INVITATION_ID,
+            ev::INVITED_EMAIL,
+            ev::INIT_UPN,
+            ev::INIT_IP,
+        ]
+        .map(|c| invite_only(col(c), null_string()).alias(c)),
+    );
+    let [targets, initiated, details] = parts.map(|p| col(p.bad));
+    out.push(
+        (targets + invite_only(initiated + details, lit(0u32)))
+            .cast(DataType::UInt32)
+            .alias(ev::BAD_JSON),
+    );
+    out.extend(keep.map(col));
+    rows.lazy()
+        .select(out)
         // An "Update user" that does not accept an invitation is no event.
         .filter(col(ev::KIND).is_not_null())
-        // A few thousand rows: the streaming engine's set-up would cost more than the work.
         .collect_with_engine(Engine::InMemory)
         .map(|r| r.unwrap_single())
 }
 
-/// [`ev::KIND`] of a candidate row (`op`: its operation, lower-cased); null for an "Update
-/// user" that does not change `UserState` to `Accepted`.
-fn event_kind(op: &Expr, cols: &Columns) -> Expr {
-    let is = |name: &str| op.clone().eq(lit(name));
-    let state = |value: &'static str| {
-        let v = cols.targets.find(
-            &[Step::Index0, Step::Key("modifiedProperties")],
-            "displayName",
-            "UserState",
-            value,
-        );
+/// The selected rows with each JSON text replaced by its fields, parsed once per text.
+fn parse_json(mut rows: DataFrame, parts: &[Part]) -> PolarsResult<DataFrame> {
+    for p in parts.iter().filter(|p| p.column.is_json()) {
+        let only = match p.invites_only {
+            true => Some(rows.column(IS_INVITE)?.bool()?.clone()),
+            false => None,
+        };
+        let (fields, bad) = parse_texts(rows.column(p.text)?.str()?, p.fields, only.as_ref());
+        for f in fields {
+            rows.with_column(f.into_column())?;
+        }
+        rows.with_column(bad.with_name(p.bad.into()).into_column())?;
+        rows.drop_in_place(p.text)?;
+    }
+    Ok(rows)
+}
+
+/// [`ev::KIND`] of a selected candidate row; null for an "Update user" that does not change
+/// `UserState` to `Accepted`.
+fn event_kind() -> Expr {
+    let is = |name: &str| col(OP).eq(lit(name));
+    let state = |c: &str| {
         // `["Accepted"]` as Entra writes it, or the bare or quoted string.
-        v.str()
+        col(c)
+            .str()
             .strip_chars(lit("[]\" "))
             .str()
             .to_lowercase()
             .eq(lit("accepted"))
             .fill_null(lit(false))
     };
-    let accepted = state("newValue").and(state("oldValue").not());
+    let accepted = state(STATE_NEW).and(state(STATE_OLD).not());
     when(is(INVITE_OP))
         .then(lit(kind::INVITE).cast(DataType::UInt32))
         .when(is(REDEEM_OP))
@@ -271,133 +308,6 @@ pub(super) fn dedup(events: LazyFrame) -> Result<LazyFrame> {
     Ok(concat([with_id, without_id], UnionArgs::default())?)
 }
 
-/// One step into a dynamic value: `[0]` or `.key`.
-#[derive(Clone, Copy)]
-enum Step {
-    Index0,
-    Key(&'static str),
-}
-
-/// A dynamic column (`TargetResources`, `InitiatedBy`) in whichever layout this object has.
-enum Dynamic {
-    Json(Expr),
-    Nested(Expr, DataType),
-    Absent,
-}
-
-/// `path` as a JSONPath (`$[0].key`).
-fn json_path(path: &[Step]) -> String {
-    let mut p = String::from("$");
-    for step in path {
-        match step {
-            Step::Index0 => p.push_str("[0]"),
-            Step::Key(k) => {
-                p.push('.');
-                p.push_str(k);
-            }
-        }
-    }
-    p
-}
-
-impl Dynamic {
-    /// The value at `path` as a string (null when any step is missing), like KQL's
-    /// `tostring(col[0].["key"])` before its null-to-"" conversion.
-    fn field(&self, path: &[Step]) -> Expr {
-        match self {
-            Dynamic::Json(e) => e.clone().str().json_path_match(lit(json_path(path))),
-            Dynamic::Nested(e, dtype) => nested_field(e.clone(), dtype, path),
-            Dynamic::Absent => null_string(),
-        }
-    }
-
-    /// In the list at `path`, the first element whose `key` is `want`: its `value` as a
-    /// string (`AdditionalDetails`' `{key, value}` pairs, `modifiedProperties`'
-    /// `{displayName, oldValue, newValue}`).
-    fn find(&self, path: &[Step], key: &str, want: &str, value: &str) -> Expr {
-        match self {
-            Dynamic::Json(e) => {
-                let p = format!("{}[?(@.{key} == '{want}')].{value}", json_path(path));
-                e.clone().str().json_path_match(lit(p))
-            }
-            Dynamic::Nested(e, dtype) => {
-                let Some((list, DataType::List(inner))) = nested_steps(e.clone(), dtype, path)
-                else {
-                    return null_string();
-                };
-                let DataType::Struct(fields) = *inner else {
-                    return null_string();
-                };
-                let field = |n: &str| fields.iter().find(|f| f.name().as_str() == n);
-                let (Some(k), Some(v)) = (field(key), field(value)) else {
-                    return null_string();
-                };
-                let k = as_string(element().struct_().field_by_name(key), k.dtype());
-                let v = as_string(element().struct_().field_by_name(value), v.dtype());
-                list.list().eval(v.filter(k.eq(lit(want)))).list().first()
-            }
-            Dynamic::Absent => null_string(),
-        }
-    }
-
-    /// 1 where the value is JSON text that does not parse, else 0.
-    fn bad_json(&self) -> Expr {
-        match self {
-            Dynamic::Json(e) => {
-                let text = e.clone().str().strip_chars(lit(NULL));
-                (text
-                    .clone()
-                    .is_not_null()
-                    .and(text.clone().neq(lit("")))
-                    .and(text.clone().neq(lit("null")))
-                    .and(text.str().json_path_match(lit("$")).is_null()))
-                .cast(DataType::UInt32)
-            }
-            _ => lit(0u32),
-        }
-    }
-}
-
-fn null_string() -> Expr {
-    lit(NULL).cast(DataType::String)
-}
-
-fn nested_field(e: Expr, dtype: &DataType, path: &[Step]) -> Expr {
-    match nested_steps(e, dtype, path) {
-        Some((e, dtype)) => as_string(e, &dtype),
-        None => null_string(),
-    }
-}
-
-/// `e` (of `dtype`) at `path`, and the type there; `None` when a step does not exist.
-fn nested_steps(mut e: Expr, dtype: &DataType, path: &[Step]) -> Option<(Expr, DataType)> {
-    let mut dtype = dtype.clone();
-    for step in path {
-        match (step, &dtype) {
-            (Step::Index0, DataType::List(inner)) => {
-                e = e.list().get(lit(0i64), true);
-                dtype = (**inner).clone();
-            }
-            (Step::Key(k), DataType::Struct(fields)) => {
-                let f = fields.iter().find(|f| f.name().as_str() == *k)?;
-                e = e.struct_().field_by_name(k);
-                dtype = f.dtype().clone();
-            }
-            _ => return None,
-        }
-    }
-    Some((e, dtype))
-}
-
-/// A scalar as a string; anything else null.
-fn as_string(e: Expr, dtype: &DataType) -> Expr {
-    match dtype {
-        DataType::String => e,
-        d if d.is_primitive() || d.is_bool() => e.cast(DataType::String),
-        _ => null_string(),
-    }
-}
-
 /// The needed columns of one object, checked and normalised to expressions.
 pub(super) struct Columns {
     pub(super) tenant: Expr,
@@ -413,6 +323,33 @@ pub(super) struct Columns {
 }
 
 impl Columns {
+    /// The dynamic columns' parts of a candidate row's select.
+    fn parts(&self) -> [Part<'_>; 3] {
+        [
+            Part {
+                column: &self.targets,
+                fields: &TARGET_FIELDS,
+                text: "_targets_text",
+                bad: "_targets_bad",
+                invites_only: false,
+            },
+            Part {
+                column: &self.initiated,
+                fields: &INITIATOR_FIELDS,
+                text: "_initiated_text",
+                bad: "_initiated_bad",
+                invites_only: true,
+            },
+            Part {
+                column: &self.details,
+                fields: &DETAIL_FIELDS,
+                text: "_details_text",
+                bad: "_details_bad",
+                invites_only: true,
+            },
+        ]
+    }
+
     /// `AdditionalDetails` is read only with the life cycle (`lifecycle`).
     pub(super) fn resolve(object: &str, schema: &Schema, lifecycle: bool) -> Result<Self> {
         let get = |name: &str| -> Result<&DataType> {

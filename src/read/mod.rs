@@ -11,6 +11,7 @@
 
 mod cache;
 mod claims;
+mod dynamic;
 mod events;
 mod json;
 mod late;
