@@ -24,12 +24,11 @@
 
 mod marks;
 mod prefilter;
+mod record;
 mod sniff;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-
-use serde_json::Value;
 
 use self::marks::Marks;
 use self::prefilter::Prefilter;
@@ -185,10 +184,7 @@ impl<'a> Scanner<'a> {
             }
             self.marks.mark(line);
             let read = match triage(self.m.prefilter, line, &self.marks) {
-                Triage::Keep => serde_json::from_slice::<Value>(line)
-                    .ok()
-                    .filter(Value::is_object)
-                    .map(|v| self.record(&v)),
+                Triage::Keep => record::line_fields(line).map(|r| self.record(r)),
                 Triage::Drop(walked) => self.dropped(line, walked),
             };
             if read.is_some() {
@@ -218,13 +214,14 @@ impl<'a> Scanner<'a> {
     /// A legacy `{"records": [...]}` document, read whole.
     fn document(&mut self, key: &str, text: &[u8]) -> Result<()> {
         #[derive(serde::Deserialize)]
-        struct Records {
-            records: Vec<Value>,
+        struct Records<'a> {
+            #[serde(borrow)]
+            records: Vec<&'a serde_json::value::RawValue>,
         }
         let doc: Records = serde_json::from_slice(text)
             .map_err(|e| Error::corrupt(key, format!("a `records` document: {e}")))?;
-        for r in &doc.records {
-            if r.is_object() {
+        for r in doc.records {
+            if let Some(r) = record::fields(r.get()) {
                 self.record(r);
             } else {
                 self.quality.records += 1;
@@ -235,8 +232,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// One parsed record: counted, and kept when it is a candidate in scope.
-    fn record(&mut self, v: &Value) {
-        let r = fields(v);
+    fn record(&mut self, r: Row) {
         self.count(r.tenant.as_deref(), r.time);
         if holds_nothing(&r) {
             self.quality.records_without_fields += 1;
@@ -395,58 +391,6 @@ fn tenant_of_resource(id: &str) -> Option<&str> {
     None
 }
 
-/// The rule's fields of one record, mapped from its shape (see the module's table).
-fn fields(v: &Value) -> Row {
-    // A string as itself, any other value as JSON text: dynamic values become what the Parquet
-    // path's JSON-text columns hold.
-    let text = |v: Option<&Value>| match v? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    };
-    let (scalar, dynamic) = (text, text);
-    let time = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .and_then(|t| parse_instant(t).ok())
-    };
-    match v.get("properties").filter(|p| p.is_object()) {
-        Some(p) => {
-            // No workspace here: the Entra tenant is both `TenantId` and `AADTenantId`.
-            let tenant = scalar(v.get("tenantId"))
-                .or_else(|| scalar(p.get("tenantId")))
-                .or_else(|| {
-                    let id = v.get("resourceId")?.as_str()?;
-                    tenant_of_resource(id).map(str::to_string)
-                });
-            Row {
-                aad_tenant: tenant.clone(),
-                tenant,
-                id: scalar(p.get("id")),
-                time: time(v.get("time")).or_else(|| time(p.get("activityDateTime"))),
-                category: scalar(p.get("category")),
-                operation: scalar(p.get("activityDisplayName"))
-                    .or_else(|| scalar(v.get("operationName"))),
-                result: scalar(p.get("result")),
-                targets: dynamic(p.get("targetResources")),
-                initiated: dynamic(p.get("initiatedBy")),
-                details: dynamic(p.get("additionalDetails")),
-            }
-        }
-        None => Row {
-            tenant: scalar(v.get("TenantId")),
-            aad_tenant: scalar(v.get("AADTenantId")),
-            id: scalar(v.get("Id")),
-            time: time(v.get("TimeGenerated")),
-            category: scalar(v.get("Category")),
-            operation: scalar(v.get("OperationName")),
-            result: scalar(v.get("Result")),
-            targets: dynamic(v.get("TargetResources")),
-            initiated: dynamic(v.get("InitiatedBy")),
-            details: dynamic(v.get("AdditionalDetails")),
-        },
-    }
-}
-
 /// Holds none of the fields the rule reads.
 fn holds_nothing(r: &Row) -> bool {
     r.id.is_none()
@@ -464,6 +408,8 @@ mod tests {
     use std::io::Write;
 
     use polars::prelude::*;
+
+    use serde_json::Value;
 
     use super::*;
     use crate::read::events::extract_raws;
