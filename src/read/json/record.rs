@@ -128,7 +128,8 @@ pub(super) fn line_fields(line: &[u8]) -> Option<Row> {
     // with `\u` escapes (where one may be a lone surrogate) is checked whole, as a `Value`
     // parse would have checked them.
     let text = std::str::from_utf8(line).ok()?;
-    if memchr::memmem::find(line, b"\\u").is_some() {
+    let escapes_u = memchr::memchr_iter(b'\\', line).any(|i| line.get(i + 1) == Some(&b'u'));
+    if escapes_u {
         serde_json::from_str::<Value>(text).ok()?;
     }
     fields(text)
@@ -199,11 +200,12 @@ fn scalar(v: Option<&RawValue>) -> Option<String> {
 }
 
 /// A dynamic column's value: an object or array as its JSON text, as it stands in the line
-/// (the extraction parses it); else as [`scalar`]. Text with escapes is written compact
-/// instead, so that its names read as they would from a parsed value.
+/// (the extraction parses it); else as [`scalar`]. Text with `\u` escapes is written compact
+/// instead, so that a name spelled with them reads as it would from a parsed value (the
+/// life cycle's filter looks for `UserState` in the text).
 fn dynamic(v: Option<&RawValue>) -> Option<String> {
     let t = v?.get();
-    match t.starts_with(['{', '[']) && !t.contains('\\') {
+    match t.starts_with(['{', '[']) && !t.contains("\\u") {
         true => Some(t.to_string()),
         false => scalar(v),
     }
