@@ -611,7 +611,7 @@ fn combine(
     };
     let all = infer_entra(all).collect()?;
     let before = all.height() as u64;
-    let events = dedup(all.lazy())?.collect()?;
+    let events = dedup(all)?;
     let dropped = before - events.height() as u64;
     Ok((events, dropped))
 }

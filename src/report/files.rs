@@ -247,24 +247,30 @@ pub(crate) fn write_reports(sink: &Sink, o: &Outputs) -> Result<()> {
     }
     let parts = Parts::new(o)?;
     // Tenants are independent: their files are built in parallel (an MSSP's run over many
-    // tenants, and a warm rerun, are mostly this), then written, several puts at a time.
+    // tenants, and a warm rerun, are mostly this), beside the shared tables, then written,
+    // several puts at a time.
     let tenants: Vec<&String> = o.summary.tenants.keys().collect();
-    let per_tenant: Vec<Files> = THREAD_POOL.install(|| {
-        tenants
-            .par_iter()
-            .map(|t| {
-                let views: Vec<TenantView> = o
-                    .keys
-                    .iter()
-                    .filter(|k| &&k.tenant == t)
-                    .map(|k| parts.view(o, k))
-                    .collect();
-                tenant_files(&views)
-            })
-            .collect::<Result<_>>()
-    })?;
-    let mut files: Files = per_tenant.into_iter().flatten().collect();
-    files.extend(shared_files(o)?);
+    let (per_tenant, shared) = THREAD_POOL.install(|| {
+        rayon::join(
+            || {
+                tenants
+                    .par_iter()
+                    .map(|t| {
+                        let views: Vec<TenantView> = o
+                            .keys
+                            .iter()
+                            .filter(|k| &&k.tenant == t)
+                            .map(|k| parts.view(o, k))
+                            .collect();
+                        tenant_files(&views)
+                    })
+                    .collect::<Result<Vec<Files>>>()
+            },
+            || shared_files(o),
+        )
+    });
+    let mut files: Files = per_tenant?.into_iter().flatten().collect();
+    files.extend(shared?);
     files.push(("index.html".into(), index(o, &parts)?.into_bytes()));
     sink.put_all(files)
 }
