@@ -606,10 +606,10 @@ fn combine(
         }
     };
     let all = match scope {
-        Some(scope) => scope.cut(all.lazy()),
-        None => all.lazy(),
+        Some(scope) => scope.cut(all.lazy()).collect()?,
+        None => all,
     };
-    let all = infer_entra(all).collect()?;
+    let all = infer_entra(all)?;
     let before = all.height() as u64;
     let events = dedup(all)?;
     let dropped = before - events.height() as u64;
