@@ -597,6 +597,10 @@ mod tests {
             .collect();
         let doc = serde_json::json!({ "records": records }).to_string();
         assert!(events(doc.as_bytes()).equals_missing(&plain));
+        // A record a `Value` would refuse (a lone surrogate) is counted, not the document's end.
+        let bad = doc.replacen("\"records\":[", "\"records\":[{\"x\":\"\\ud800\"},", 1);
+        assert!(events(bad.as_bytes()).equals_missing(&plain));
+        assert_eq!(read(bad.as_bytes()).1.unparseable_lines, 1);
     }
 
     #[test]

@@ -124,19 +124,20 @@ fn pick<'a, const N: usize>(
 /// The rule's fields of one line, mapped from its shape (see the module's table); `None`
 /// when the line is not one JSON object.
 pub(super) fn line_fields(line: &[u8]) -> Option<Row> {
-    // Ignored values are only scanned: the whole line is checked for UTF-8 here, and a line
-    // with `\u` escapes (where one may be a lone surrogate) is checked whole, as a `Value`
-    // parse would have checked them.
-    let text = std::str::from_utf8(line).ok()?;
-    let escapes_u = memchr::memchr_iter(b'\\', line).any(|i| line.get(i + 1) == Some(&b'u'));
-    if escapes_u {
-        serde_json::from_str::<Value>(text).ok()?;
-    }
-    fields(text)
+    // Ignored values are only scanned: the whole line is checked for UTF-8 here, as a `Value`
+    // parse would have checked it.
+    fields(std::str::from_utf8(line).ok()?)
 }
 
-/// The rule's fields of one record's text; `None` when it is not one JSON object.
+/// The rule's fields of one record's text (valid UTF-8); `None` when it is not one JSON
+/// object.
 pub(super) fn fields(text: &str) -> Option<Row> {
+    // A record with `\u` escapes (one may be a lone surrogate, which scanning lets through) is
+    // checked whole, as a `Value` parse would have checked it.
+    let b = text.as_bytes();
+    if memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'u')) {
+        serde_json::from_str::<Value>(text).ok()?;
+    }
     let [time, tenant_id, resource_id, operation_name, properties, rest @ ..] = pick(text, &TOP)?;
     // `properties` that is not an object is no diagnostic record: the table's shape.
     let Some(p) = properties.and_then(|p| pick(p.get(), &PROPERTIES)) else {
