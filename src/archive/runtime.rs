@@ -12,9 +12,13 @@ fn rt() -> Result<&'static tokio::runtime::Runtime> {
     // the same time.
     static RT: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RT.get_or_init(|| {
-        // Two workers: the work is waiting on the network, not computing.
+        // Two workers: the work is waiting on the network, not computing. The blocking pool
+        // runs a local store's file calls (listing, cache segments, puts): tokio would start a
+        // thread for each one waiting, and a warm rerun's 20 puts started 15, each faulting in
+        // memory of its own (8: 0.84× the warm rerun's wall time, BENCHMARKS.md).
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .max_blocking_threads(8)
             .enable_all()
             .build()
             .map_err(|e| e.to_string())
