@@ -46,6 +46,16 @@ pub(crate) struct Entry {
     pub(crate) rows: u64,
     pub(crate) max_time: Option<i64>,
     pub(crate) tenant_rows: Vec<(String, u64)>,
+    /// Where `events` lie in the segment it was read from (`None`: not read from one).
+    pub(crate) from: Option<Slice>,
+}
+
+/// Rows `offset..` of a segment's events, as read in this process (`id` tells segments apart).
+#[derive(Debug, Clone)]
+pub(crate) struct Slice {
+    pub(crate) id: usize,
+    pub(crate) offset: usize,
+    pub(crate) segment: DataFrame,
 }
 
 impl Entry {
@@ -55,6 +65,7 @@ impl Entry {
             rows: 0,
             max_time: None,
             tenant_rows: Vec::new(),
+            from: None,
         }
     }
 }
@@ -476,12 +487,20 @@ fn parse_segment(bytes: Bytes) -> Parsed {
             events.height()
         ));
     }
+    static SEGMENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = SEGMENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut seen = HashSet::new();
-    let mut offset = 0i64;
+    let mut offset = 0usize;
     let mut out = Vec::with_capacity(index.entries.len());
     for e in index.entries {
-        let slice = events.slice(offset, e.events as usize);
-        offset += e.events as i64;
+        let len = e.events as usize;
+        let from = Slice {
+            id,
+            offset,
+            segment: events.clone(),
+        };
+        let slice = events.slice(offset as i64, len);
+        offset += len;
         if seen.insert(e.identity.clone()) {
             out.push((
                 e.identity,
@@ -490,6 +509,7 @@ fn parse_segment(bytes: Bytes) -> Parsed {
                     rows: e.rows,
                     max_time: e.max_time,
                     tenant_rows: e.tenant_rows.into_iter().collect(),
+                    from: Some(from),
                 },
             ));
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use polars::prelude::*;
 use polars_parquet::parquet::metadata::FileMetadata;
 
-use super::cache::{Cache, Entry, Loaded};
+use super::cache::{Cache, Entry, Loaded, Slice};
 use super::events::{by_object, dedup, extract_raws, infer_entra, OBJECT};
 use super::json::{self, Quality as JsonQuality};
 use super::object::{scan_object, Reader, Scan};
@@ -326,7 +326,7 @@ struct Fold<'a> {
     max_time: Option<i64>,
     tenant_rows: BTreeMap<String, u64>,
     decode_time: Duration,
-    frames: Vec<(usize, DataFrame)>,
+    frames: Vec<Framed>,
     /// The late-read objects' candidate rows not yet extracted.
     late: Tagged,
     /// The late-read objects' events, extracted from their candidate rows a batch at a time.
@@ -461,7 +461,7 @@ impl<'a> Fold<'a> {
                     self.fresh.push((i, e.clone()));
                 }
                 if e.events.height() > 0 {
-                    self.frames.push((i, e.events));
+                    self.frames.push((i, e.events, e.from));
                 }
             }
             Scan::Raw(r) => {
@@ -555,6 +555,7 @@ fn late_entries(
                 rows: s.rows,
                 max_time: s.max_time,
                 tenant_rows: s.tenant_rows,
+                from: None,
             };
             (i, entry)
         })
@@ -565,13 +566,14 @@ fn late_entries(
 /// `scope` when they were read whole, deduplicated; and how many duplicates were dropped.
 /// `late` holds the late-read objects' events, tagged with their objects; `frames` the others'.
 fn combine(
-    mut frames: Vec<(usize, DataFrame)>,
+    mut frames: Vec<Framed>,
     late: Option<DataFrame>,
     scope: Option<&Scope>,
 ) -> Result<(DataFrame, u64)> {
     // Objects without events add nothing: an archive of hourly blobs has tens of thousands.
-    frames.retain(|(_, f)| f.height() > 0);
-    frames.sort_by_key(|(i, _)| *i);
+    frames.retain(|(_, f, _)| f.height() > 0);
+    frames.sort_by_key(|(i, _, _)| *i);
+    let frames = merge_runs(frames);
     // Stacked as they are (a lazy union of thousands of frames was most of a warm run), each
     // tagged with its object only when the late-read objects' rows must be sorted in among them.
     let interleave = late.is_some() && !frames.is_empty();
@@ -616,6 +618,64 @@ fn combine(
     Ok((events, dropped))
 }
 
+/// An object's events (by its index in the listing), and where they lie in a cache segment.
+type Framed = (usize, DataFrame, Option<Slice>);
+
+/// `frames` (in key order) with each run of consecutive objects whose events lie one after the
+/// other in one segment as one slice of it: a warm rerun's hits are a compacted segment's
+/// entries in key order, and stacking hundreds of slices, then copying them into one, was a
+/// tenth of the rerun. A merged run keeps its first object's index.
+fn merge_runs(frames: Vec<Framed>) -> Vec<(usize, DataFrame)> {
+    /// A run: its first object and frame, the slice it starts at, its last object and end.
+    struct Run {
+        first: usize,
+        frame: DataFrame,
+        from: Option<Slice>,
+        last: usize,
+        end: usize,
+        merged: bool,
+    }
+    impl Run {
+        /// The run's events: its one frame, or the slice of the segment it spans (sliced once,
+        /// at its end: a slice of every column per object was the cost this saves).
+        fn done(self) -> (usize, DataFrame) {
+            match (self.merged, self.from) {
+                (true, Some(s)) => (
+                    self.first,
+                    s.segment.slice(s.offset as i64, self.end - s.offset),
+                ),
+                _ => (self.first, self.frame),
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(frames.len());
+    let mut run: Option<Run> = None;
+    for (i, f, from) in frames {
+        let len = f.height();
+        if let (Some(r), Some(s)) = (run.as_mut(), &from) {
+            let same = r.from.as_ref().is_some_and(|first| first.id == s.id);
+            if r.last + 1 == i && same && s.offset == r.end {
+                r.last = i;
+                r.end += len;
+                r.merged = true;
+                continue;
+            }
+        }
+        out.extend(run.take().map(Run::done));
+        let end = from.as_ref().map_or(0, |s| s.offset + len);
+        run = Some(Run {
+            first: i,
+            frame: f,
+            from,
+            last: i,
+            end,
+            merged: false,
+        });
+    }
+    out.extend(run.map(Run::done));
+    out
+}
+
 /// `f` below the frames stacked so far (its columns in their order).
 fn stack_below(all: &mut Option<DataFrame>, f: DataFrame) -> Result<()> {
     match all {
@@ -629,4 +689,66 @@ fn stack_below(all: &mut Option<DataFrame>, f: DataFrame) -> Result<()> {
         None => *all = Some(f),
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The values of column `n` of each frame.
+    fn values(frames: &[(usize, DataFrame)]) -> Vec<(usize, Vec<i64>)> {
+        frames
+            .iter()
+            .map(|(i, f)| {
+                let v = f.column("n").unwrap().i64().unwrap();
+                (*i, v.into_no_null_iter().collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_of_one_segment_become_one_slice_and_nothing_else_does() {
+        let segment = df!("n" => [0i64, 1, 2, 3, 4, 5, 6]).unwrap();
+        let other = df!("n" => [10i64, 11, 12, 13, 14, 15, 16]).unwrap();
+        let at = |i: usize, seg: &DataFrame, id: usize, offset: usize, len: usize| -> Framed {
+            let from = Slice {
+                id,
+                offset,
+                segment: seg.clone(),
+            };
+            (i, seg.slice(offset as i64, len), Some(from))
+        };
+        let fresh = (6, df!("n" => [20i64]).unwrap(), None);
+        let frames = vec![
+            at(0, &segment, 1, 0, 2),
+            at(1, &segment, 1, 2, 1),
+            // Object 2 has no events; 3 follows 1 in the segment but not in the listing.
+            at(3, &segment, 1, 3, 1),
+            at(4, &segment, 1, 4, 1),
+            // Another segment, then an object read afresh, then a gap in the segment.
+            at(5, &other, 2, 5, 2),
+            fresh,
+            at(7, &segment, 1, 6, 1),
+            // Next in the listing, same segment, but not where the run ends.
+            at(8, &segment, 1, 0, 1),
+        ];
+        let merged = merge_runs(frames);
+        assert_eq!(
+            values(&merged),
+            [
+                (0, vec![0, 1, 2]),
+                (3, vec![3, 4]),
+                (5, vec![15, 16]),
+                (6, vec![20]),
+                (7, vec![6]),
+                (8, vec![0]),
+            ]
+        );
+        assert_eq!(
+            merged[0].1.first_col_n_chunks(),
+            1,
+            "one slice, not a stack"
+        );
+    }
 }

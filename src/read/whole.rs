@@ -54,6 +54,7 @@ pub(super) fn scan(key: &str, f: Fetched, scope: &Scope) -> Result<Entry> {
         rows: stats.rows,
         max_time: stats.max_time,
         tenant_rows: stats.tenant_rows,
+        from: None,
     })
 }
 
