@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -18,13 +18,12 @@ use super::tenant_of_resource;
 use crate::read::raw::Row;
 use crate::time::parse_instant;
 
-/// The record's own keys the rule reads (both shapes).
-const TOP: [&str; 15] = [
+/// The record's own keys the rule reads (both shapes), besides `properties`.
+const TOP: [&str; 14] = [
     "time",
     "tenantId",
     "resourceId",
     "operationName",
-    "properties",
     "TimeGenerated",
     "TenantId",
     "AADTenantId",
@@ -110,15 +109,107 @@ impl<'de, const N: usize> Visitor<'de> for Pick<N> {
     }
 }
 
-/// `text` (valid JSON, an object) picked for `names`.
-fn pick<'a, const N: usize>(
-    text: &'a str,
-    names: &'static [&'static str; N],
-) -> Option<Picked<'a, N>> {
+/// A diagnostic record's `properties`, picked while the record is read (`None`: not an object):
+/// picking them from the record's text afterwards would scan them twice.
+struct Properties;
+
+impl<'de> DeserializeSeed<'de> for Properties {
+    type Value = Option<Picked<'de, 9>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Properties {
+    type Value = Option<Picked<'de, 9>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Pick(&PROPERTIES).visit_map(map).map(Some)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A record: its own keys the rule reads, and its `properties` when they are an object.
+type Record<'a> = (Picked<'a, 14>, Option<Picked<'a, 9>>);
+
+/// Reads a record in one pass ([`Pick`] for its keys, [`Properties`] for `properties`).
+struct RecordSeed;
+
+impl<'de> DeserializeSeed<'de> for RecordSeed {
+    type Value = Record<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed {
+    type Value = Record<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut top, mut properties) = ([None; 14], None);
+        while let Some(Key(key)) = map.next_key()? {
+            if key == "properties" {
+                // A repeated `properties` replaces the one before, as a parsed `Value`'s does.
+                properties = map.next_value_seed(Properties)?;
+                continue;
+            }
+            match TOP.iter().position(|n| *n == key) {
+                Some(i) => {
+                    if let Some(slot) = top.get_mut(i) {
+                        *slot = Some(map.next_value()?);
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((top, properties))
+    }
+}
+
+/// `text` (valid UTF-8) read as one record; `None` when it is not one JSON object.
+fn record(text: &str) -> Option<Record<'_>> {
     let mut d = serde_json::Deserializer::from_str(text);
-    let picked = Pick(names).deserialize(&mut d).ok()?;
+    let read = RecordSeed.deserialize(&mut d).ok()?;
     d.end().ok()?;
-    Some(picked)
+    Some(read)
 }
 
 /// The rule's fields of one line, mapped from its shape (see the module's table); `None`
@@ -138,9 +229,9 @@ pub(super) fn fields(text: &str) -> Option<Row> {
     if memchr::memchr_iter(b'\\', b).any(|i| b.get(i + 1) == Some(&b'u')) {
         serde_json::from_str::<Value>(text).ok()?;
     }
-    let [time, tenant_id, resource_id, operation_name, properties, rest @ ..] = pick(text, &TOP)?;
+    let ([time, tenant_id, resource_id, operation_name, rest @ ..], properties) = record(text)?;
     // `properties` that is not an object is no diagnostic record: the table's shape.
-    let Some(p) = properties.and_then(|p| pick(p.get(), &PROPERTIES)) else {
+    let Some(p) = properties else {
         let [time_generated, tenant, aad_tenant, id, category, operation, result, targets, initiated, details] =
             rest;
         return Some(Row {
@@ -380,11 +471,30 @@ mod tests {
         format!("{{{}}}", entries.join(sep))
     }
 
+    /// A record's keys: its own the rule reads, and `properties`.
+    const RECORD_KEYS: [&str; 15] = [
+        "time",
+        "tenantId",
+        "resourceId",
+        "operationName",
+        "properties",
+        "TimeGenerated",
+        "TenantId",
+        "AADTenantId",
+        "Id",
+        "Category",
+        "OperationName",
+        "Result",
+        "TargetResources",
+        "InitiatedBy",
+        "AdditionalDetails",
+    ];
+
     #[test]
     fn picked_fields_agree_with_a_parsed_record() {
         let mut rng = ChaCha8Rng::seed_from_u64(15);
         for _ in 0..20_000 {
-            agree(object(&mut rng, &TOP, 2).as_bytes());
+            agree(object(&mut rng, &RECORD_KEYS, 2).as_bytes());
         }
     }
 
