@@ -471,30 +471,13 @@ mod tests {
         format!("{{{}}}", entries.join(sep))
     }
 
-    /// A record's keys: its own the rule reads, and `properties`.
-    const RECORD_KEYS: [&str; 15] = [
-        "time",
-        "tenantId",
-        "resourceId",
-        "operationName",
-        "properties",
-        "TimeGenerated",
-        "TenantId",
-        "AADTenantId",
-        "Id",
-        "Category",
-        "OperationName",
-        "Result",
-        "TargetResources",
-        "InitiatedBy",
-        "AdditionalDetails",
-    ];
-
     #[test]
     fn picked_fields_agree_with_a_parsed_record() {
         let mut rng = ChaCha8Rng::seed_from_u64(15);
+        // A record's keys: its own the rule reads, and `properties`.
+        let keys: Vec<&str> = TOP.iter().copied().chain(["properties"]).collect();
         for _ in 0..20_000 {
-            agree(object(&mut rng, &RECORD_KEYS, 2).as_bytes());
+            agree(object(&mut rng, &keys, 2).as_bytes());
         }
     }
 
