@@ -24,7 +24,8 @@ pub(crate) struct Listing {
 
 /// Lists the data objects under the location. Without `descend` it is one flat listing (from
 /// a store, raced by a parallel walk); with it, the folders are walked and a folder (its path
-/// relative to the root) is entered only when `descend` says so.
+/// relative to the root) is entered only when `descend` says so. A local folder is walked
+/// with the operating system's directory reads either way.
 pub(crate) fn list_archive(
     loc: &Location,
     descend: Option<&dyn Fn(&str) -> bool>,
@@ -38,17 +39,18 @@ pub(crate) fn list_archive(
         });
     }
     let root = (!loc.prefix.as_ref().is_empty()).then_some(loc.prefix.clone());
-    let listed = match descend {
-        Some(descend) => block_on(walk(loc, root, Some(descend), usize::MAX))?,
+    let listed = match (descend, &loc.folder) {
+        (descend, Some(folder)) => super::folder::walk_folder(folder, descend),
+        (Some(descend), None) => block_on(walk(loc, root, Some(descend), usize::MAX))?,
         // A store: one listing of pages one after the other, or a walk that lists at once the
         // folders of the first level that has enough of them; the first done is taken. A few
         // thousand objects are a page or two, quicker than the walk's levels; a million take
         // hundreds of pages, which the walk splits.
-        None if loc.remote => block_on(first_done(
+        (None, None) if loc.remote => block_on(first_done(
             async { Ok((flat(loc, root.as_ref()).await?, Vec::new())) },
             walk(loc, root.clone(), None, SPLIT_AT),
         ))?,
-        None => block_on(async { Ok((flat(loc, root.as_ref()).await?, Vec::new())) })?,
+        (None, None) => block_on(async { Ok((flat(loc, root.as_ref()).await?, Vec::new())) })?,
     };
     let (metas, mut pruned_folders) = listed.map_err(unreadable(loc))?;
     let mut objects: Vec<ArchiveObject> = metas

@@ -49,6 +49,8 @@ pub(crate) struct Location {
     pub(crate) single: Option<ArchiveObject>,
     /// Reached over the network (a request costs a round trip), not a local folder.
     pub(crate) remote: bool,
+    /// A local folder's canonical path: listed with the operating system's directory reads.
+    pub(crate) folder: Option<std::path::PathBuf>,
 }
 
 impl Location {
@@ -175,6 +177,7 @@ pub(crate) fn resolve(spec: &str, options: &[(String, String)], create: bool) ->
         prefix,
         single: None,
         remote: true,
+        folder: None,
     })
 }
 
@@ -231,12 +234,17 @@ fn local(path: &Path, display: &str, create: bool) -> Result<Location> {
         (path.to_path_buf(), None)
     };
     let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| unreadable(e.into()))?;
+    let folder = match single {
+        None => Some(std::fs::canonicalize(&root).map_err(|e| unreadable(e.into()))?),
+        Some(_) => None,
+    };
     Ok(Location {
         display: display.to_string(),
         store: Arc::new(store),
         prefix: ObjectPath::default(),
         single,
         remote: false,
+        folder,
     })
 }
 

@@ -4,6 +4,7 @@
 //! written to. The I/O runtime lives here too.
 
 mod fetch;
+mod folder;
 mod list;
 mod location;
 mod observe;
