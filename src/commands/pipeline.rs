@@ -9,7 +9,7 @@ use crate::cluster::Plan;
 use crate::error::{Error, Result};
 use crate::job::{AsOf, RunJob};
 use crate::progress::Progress;
-use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope};
+use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope, View};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
 use crate::rule::{
     by_tenant, deleted_guests, event_counts, finding_order, findings, pair_precise, precise_counts,
@@ -77,7 +77,7 @@ fn scope(job: &RunJob, plan: Option<&Plan>, until: Option<i64>) -> Result<Scope>
 struct Source {
     archive: Location,
     listing: Listing,
-    cache: Option<Result<(Cache, Loaded)>>,
+    cache: Option<Result<(Cache, Opened)>>,
     plan: Option<Plan>,
     options: Vec<(String, String)>,
     list_seconds: f64,
@@ -98,7 +98,7 @@ fn source(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<(Sour
                     std::thread::Builder::new()
                         .name("unredeemed-cache".into())
                         .spawn_scoped(s, || {
-                            open_cache(spec, &job.storage_options, &archive, progress)
+                            open_view(spec, &job.storage_options, &archive, &scope, progress)
                         })
                 })
                 .transpose()
@@ -132,7 +132,10 @@ fn source(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<(Sour
         plan.shards.len()
     ));
     let list_seconds = laps.lap();
-    let cache = Some(open_cache(&plan.cache, &options, &archive, progress));
+    let cache = Some(
+        open_cache(&plan.cache, &options, &archive, progress)
+            .map(|(c, l)| (c, Opened::Segments(l))),
+    );
     let source = Source {
         archive,
         listing,
@@ -198,6 +201,29 @@ pub(super) fn open_cache(
     Ok((cache, loaded))
 }
 
+/// The cache as opened for a run.
+enum Opened {
+    /// The view of the run's scope (its segments are read only if it is not this run's).
+    View(View),
+    Segments(Loaded),
+}
+
+/// Opens the cache and reads the view of `scope`, or (without one) every segment.
+fn open_view(
+    spec: &str,
+    options: &[(String, String)],
+    archive: &Location,
+    scope: &Scope,
+    progress: &Progress,
+) -> Result<(Cache, Opened)> {
+    let cache = Cache::open(resolve(spec, options, true)?, &archive.display);
+    if let Some(v) = cache.read_view(View::file_name(scope)) {
+        return Ok((cache, Opened::View(v)));
+    }
+    let loaded = cache.load(|_| true, |w| progress.warn(w))?;
+    Ok((cache, Opened::Segments(loaded)))
+}
+
 /// Shards and objects named in one message, at most.
 const SHOWN: usize = 20;
 
@@ -259,6 +285,76 @@ fn require_cached(src: &Source, cache: &Cache, loaded: &Loaded) -> Result<()> {
     ))
 }
 
+/// The listed objects' events: the view's when it is this run's, else read (hits from the
+/// segments). The cache then keeps what was read afresh, and the view of a run whose every
+/// object was a hit.
+fn extract(
+    job: &RunJob,
+    src: &mut Source,
+    scope: &Scope,
+    progress: &Progress,
+) -> Result<Extracted> {
+    let (cache, view_key) = match src.cache.take().transpose()? {
+        None => (None, None),
+        Some((c, Opened::Segments(l))) => (Some((c, l)), None),
+        Some((c, Opened::View(v))) => {
+            let key = View::key_for(scope, src.listing.objects.iter().map(|o| c.identity(o)));
+            if v.key() == key {
+                progress.log("cache: every object's events read from the view of the last run");
+                return v.extracted(&src.listing);
+            }
+            let loaded = c.load(|_| true, |w| progress.warn(w))?;
+            (Some((c, loaded)), Some(key))
+        }
+    };
+    if let (true, Some((c, l))) = (job.require_cached, &cache) {
+        require_cached(src, c, l)?;
+    }
+    let plan = ScanPlan {
+        scope,
+        cache: cache.as_ref().map(|(c, l)| (c, l)),
+        skip_bad_files: job.skip_bad_files,
+        progress,
+        reader: job.reader,
+    };
+    let mut x = scan_archive(&src.archive, &src.listing, &plan)?;
+    if let Some((c, l)) = &cache {
+        x.metrics.cache_segments = l.segments.len();
+        keep(c, l, src, &x, progress);
+        let every_hit =
+            x.metrics.cache_misses == 0 && x.metrics.cache_hits == x.metrics.files_listed;
+        if src.plan.is_none() && every_hit {
+            let key = view_key.unwrap_or_else(|| {
+                View::key_for(scope, src.listing.objects.iter().map(|o| c.identity(o)))
+            });
+            if let Err(e) = c.write_view(View::file_name(scope), &View::of(key, &x)) {
+                progress.warn(&format!("cannot keep the cache's view: {}", e.report()));
+            }
+        }
+    }
+    Ok(x)
+}
+
+/// The cache keeps the entries read afresh (and compacts its segments when there are many).
+fn keep(c: &Cache, l: &Loaded, src: &Source, x: &Extracted, progress: &Progress) {
+    // A fresh listing that pruned no folder and dropped no object is the whole archive:
+    // what it lacks is gone.
+    let complete = src.plan.is_none()
+        && src.listing.folders_pruned == 0
+        && src.listing.out_of_scope.is_empty();
+    match c.keep(l, &src.listing.objects, complete, &x.fresh) {
+        Ok(kept) if kept.written.is_some() => progress.log(&match kept.deleted {
+            0 => format!(
+                "cache: {} object(s) written to a new segment",
+                x.fresh.len()
+            ),
+            n => format!("cache: {n} segment(s) compacted into one"),
+        }),
+        Ok(_) => {}
+        Err(e) => progress.warn(&format!("cannot cache: {}", e.report())),
+    }
+}
+
 /// Resolves the locations, lists and prunes the archive (or takes a plan's objects), and
 /// extracts its events up to `until` (`None`: everything).
 pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Scanned> {
@@ -272,37 +368,7 @@ pub fn scan(job: &RunJob, until: Option<i64>, progress: &Progress) -> Result<Sca
     }
     laps.lap();
     let mut src = src;
-    let cache = src.cache.take().transpose()?;
-    if let (true, Some((c, l))) = (job.require_cached, &cache) {
-        require_cached(&src, c, l)?;
-    }
-    let plan = ScanPlan {
-        scope: &scope,
-        cache: cache.as_ref().map(|(c, l)| (c, l)),
-        skip_bad_files: job.skip_bad_files,
-        progress,
-        reader: job.reader,
-    };
-    let mut x = scan_archive(&src.archive, &src.listing, &plan)?;
-    if let Some((c, l)) = &cache {
-        x.metrics.cache_segments = l.segments.len();
-        // A fresh listing that pruned no folder and dropped no object is the whole archive:
-        // what it lacks is gone.
-        let complete = src.plan.is_none()
-            && src.listing.folders_pruned == 0
-            && src.listing.out_of_scope.is_empty();
-        match c.keep(l, &src.listing.objects, complete, &x.fresh) {
-            Ok(kept) if kept.written.is_some() => progress.log(&match kept.deleted {
-                0 => format!(
-                    "cache: {} object(s) written to a new segment",
-                    x.fresh.len()
-                ),
-                n => format!("cache: {n} segment(s) compacted into one"),
-            }),
-            Ok(_) => {}
-            Err(e) => progress.warn(&format!("cannot cache: {}", e.report())),
-        }
-    }
+    let x = extract(job, &mut src, &scope, progress)?;
     let scan_seconds = laps.lap();
     progress.log(&format!(
         "read {} of {} object(s) ({} pruned), {} rows, {} bytes fetched",

@@ -29,6 +29,8 @@ use crate::archive::{block_on, ArchiveObject, Location};
 use crate::error::{Error, Result};
 use crate::rule::columns::empty_events;
 
+use super::View;
+
 /// Bump the leading number whenever extraction changes what it produces (columns read, JSON
 /// paths, filters); entries whose schema differs from the current event frame are rebuilt too.
 const EXTRACTOR_VERSION: &str = concat!("6/", env!("CARGO_PKG_VERSION"));
@@ -398,6 +400,24 @@ impl Cache {
         Ok(name)
     }
 
+    /// The view `name` (see `read::view`), when there is one that reads back whole. A view is
+    /// only ever a shortcut: any failure to read it means reading the segments instead.
+    pub(crate) fn read_view(&self, name: &str) -> Option<View> {
+        let path = self.path(name);
+        let got = block_on(async { self.loc.store.get(&path).await?.bytes().await });
+        View::parse(&got.ok()?.ok()?)
+    }
+
+    /// Writes the view `name` with one put, replacing the last whole.
+    pub(crate) fn write_view(&self, name: &str, view: &View) -> Result<()> {
+        let shown = std::path::PathBuf::from(format!("{}/{name}", self.display()));
+        let bytes = view.bytes()?;
+        let path = self.path(name);
+        block_on(self.loc.store.put(&path, Bytes::from(bytes).into()))?
+            .map_err(|e| Error::write(&shown, e))?;
+        Ok(())
+    }
+
     /// Deletes segments (after compaction); one already gone is no error.
     pub(crate) fn delete(&self, names: &[String]) -> Result<()> {
         block_on(
@@ -440,15 +460,43 @@ fn segment_bytes(entries: &[(String, &Entry)]) -> PolarsResult<Vec<u8>> {
     } else {
         concat(frames, UnionArgs::default())?.collect()?
     };
+    with_footer(&mut events, INDEX_KEY, json)
+}
+
+/// `events` as Parquet (zstd) with `value` under `key` in its footer.
+pub(super) fn with_footer(
+    events: &mut DataFrame,
+    key: &str,
+    value: String,
+) -> PolarsResult<Vec<u8>> {
     let mut buf = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(ParquetCompression::Zstd(None))
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
-            INDEX_KEY.to_string(),
-            json,
+            key.to_string(),
+            value,
         )])))
-        .finish(&mut events)?;
+        .finish(events)?;
     Ok(buf)
+}
+
+/// The value under `key` in the footer of a Parquet object (`bytes`: its last `size` bytes,
+/// or all of it).
+pub(super) fn footer_value(
+    bytes: &[u8],
+    size: u64,
+    key: &str,
+) -> std::result::Result<String, String> {
+    let mut cursor = std::io::Cursor::new(bytes);
+    let meta = polars_parquet::parquet::read::read_metadata_with_size(&mut cursor, size)
+        .map_err(|e| format!("unreadable footer: {e}"))?;
+    let value = meta
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone());
+    value.ok_or_else(|| format!("no `{key}` in the footer"))
 }
 
 /// A segment's entries (identity, entry), or why it cannot be trusted.
@@ -456,16 +504,7 @@ type Parsed = std::result::Result<Vec<(String, Entry)>, String>;
 
 /// The index in a footer (`bytes`: the footer's last `size` bytes or the whole segment).
 fn parse_index(bytes: &[u8], size: u64) -> std::result::Result<Index, String> {
-    let mut cursor = std::io::Cursor::new(bytes);
-    let meta = polars_parquet::parquet::read::read_metadata_with_size(&mut cursor, size)
-        .map_err(|e| format!("unreadable footer: {e}"))?;
-    let json = meta
-        .key_value_metadata()
-        .iter()
-        .flatten()
-        .find(|kv| kv.key == INDEX_KEY)
-        .and_then(|kv| kv.value.clone())
-        .ok_or("no index in the footer")?;
+    let json = footer_value(bytes, size, INDEX_KEY)?;
     serde_json::from_str(&json).map_err(|e| format!("bad index: {e}"))
 }
 

@@ -23,6 +23,7 @@ mod scan;
 mod schedule;
 mod scope;
 mod statistics;
+mod view;
 mod whole;
 
 pub(crate) use cache::{fnv, Cache, Loaded};
@@ -33,6 +34,7 @@ pub use pruned::{Pruned, PrunedBy};
 pub(crate) use scan::{scan_archive, ScanPlan};
 pub use scan::{BadFile, BadLines, Extracted, ScanMetrics};
 pub(crate) use scope::Scope;
+pub(crate) use view::View;
 
 /// The decompression floor of one Parquet object, whole in `object`, and what the late reader
 /// decompresses of it (the floor benchmark: `examples/floor.rs`). An error when the object's

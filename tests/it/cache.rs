@@ -75,6 +75,31 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Runs with the cache and progress on; returns the output folder and what the run said.
+    fn run_logged(&self, name: &str, extra: &[&str]) -> (PathBuf, String) {
+        let out = self.dir.path().join(name);
+        let (a, o, c) = (self.archive(), out.clone(), self.cache());
+        let mut args = vec!["run", "--archive", a.to_str().unwrap()];
+        args.extend(["--out", o.to_str().unwrap(), "--cache", c.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let said = String::from_utf8(cli(&args).stderr).unwrap();
+        (out, said)
+    }
+
+    /// The cache's view of a reading (`pairs` or `lifecycle`), where it would be.
+    fn view(&self, reading: &str) -> Option<PathBuf> {
+        let name = format!("{reading}.view");
+        tree(&self.cache())
+            .into_iter()
+            .find(|(p, _)| p.ends_with(&name))
+            .map(|(p, _)| self.cache().join(p))
+    }
+}
+
+/// What a run that took its events from the cache's view says.
+const FROM_VIEW: &str = "read from the view of the last run";
+
 /// Every report file under `out` except summary.json (timings and cache counts differ).
 fn reports(out: &Path) -> Vec<(String, Vec<u8>)> {
     tree(out)
@@ -110,13 +135,7 @@ fn cached_runs_equal_uncached_ones() {
     );
 
     // Entries hold whole objects: a filtered run reuses them and still cuts correctly.
-    let tenant = summary(&plain)["tenants"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let tenant = first_tenant(&plain);
     let extra = [
         "--since",
         "2026-01-15",
@@ -399,4 +418,91 @@ fn compaction_under_tenant_keeps_other_tenants_entries() {
         (20, 0),
         "bbb's entries were kept"
     );
+}
+
+/// A run whose every object is a hit leaves a view of its events; the next run over the same
+/// objects reads it instead of the segments, and writes exactly what they give.
+#[test]
+fn a_warm_rerun_reads_the_view_and_writes_what_the_segments_give() {
+    let f = Fixture::new();
+    let plain = f.run("plain", false, &[]);
+    let (_, cold) = f.run_logged("cold", &[]);
+    assert!(
+        f.view("pairs").is_none(),
+        "a run with misses leaves no view"
+    );
+    let (second, said) = f.run_logged("second", &[]);
+    assert!(!said.contains(FROM_VIEW), "{said}");
+    assert!(f.view("pairs").is_some(), "an all-hit run leaves one");
+    let (third, said) = f.run_logged("third", &[]);
+    assert!(said.contains(FROM_VIEW), "{said}");
+    assert!(!cold.contains(FROM_VIEW));
+    assert_eq!(reports(&plain), reports(&third));
+    assert_eq!(
+        summary_without_timings(&second),
+        summary_without_timings(&third)
+    );
+    assert!(summary(&third)["findings"].as_u64().unwrap() > 0);
+}
+
+/// A view serves only the scope and the objects it was made of: another tenant and window,
+/// another reading, an added or a changed object each read the segments, and give what an
+/// uncached run gives.
+#[test]
+fn a_view_serves_only_its_own_scope_and_objects() {
+    let f = Fixture::new();
+    f.run("cold", true, &[]);
+    f.run("warm", true, &[]);
+    let tenant = first_tenant(&f.run("plain", false, &[]));
+    let check = |name: &str, extra: &[&str], from_view: bool| {
+        let (out, said) = f.run_logged(name, extra);
+        assert_eq!(said.contains(FROM_VIEW), from_view, "{name}: {said}");
+        let plain = f.run(&format!("{name}-plain"), false, extra);
+        assert_eq!(reports(&plain), reports(&out), "{name}");
+    };
+    // The same objects listed, another cut.
+    check("tenant", &["--tenant", tenant.as_str()], false);
+    let cut = ["--tenant", tenant.as_str(), "--since", "2026-01-15"];
+    check("cut", &cut, false);
+    check("cut-again", &cut, true);
+    check("whole", &[], false);
+    check("whole-again", &[], true);
+    let precise = ["--semantics", "precise"];
+    check("precise", &precise, false);
+    check("precise-again", &precise, true);
+    check("whole-after-precise", &[], true);
+
+    let extra = f.archive().join("y=2026/m=02/d=15/part-00000.parquet");
+    std::fs::create_dir_all(extra.parent().unwrap()).unwrap();
+    let new = invite("t-new", "new-1", "2026-01-20T00:00:00Z", "g#EXT#@c", "a@c");
+    write_parquet(&frame(&[new]), &extra);
+    // The run that reads the new object leaves no view; the next (every object a hit) does.
+    check("added", &[], false);
+    check("added-again", &[], false);
+    check("added-third", &[], true);
+    let day = |d: u32| {
+        f.archive()
+            .join(format!("y=2026/m=01/d={d:02}/part-00000.parquet"))
+    };
+    std::fs::copy(day(2), day(1)).unwrap();
+    check("changed", &[], false);
+    check("changed-again", &[], false);
+    check("changed-third", &[], true);
+}
+
+/// A view that does not read back whole is ignored, and replaced by the next all-hit run.
+#[test]
+fn a_damaged_view_is_ignored_and_replaced() {
+    let f = Fixture::new();
+    f.run("cold", true, &[]);
+    let warm = f.run("warm", true, &[]);
+    let view = f.view("pairs").unwrap();
+    let bytes = std::fs::read(&view).unwrap();
+    std::fs::write(&view, &bytes[..bytes.len() / 2]).unwrap();
+    let (damaged, said) = f.run_logged("damaged", &[]);
+    assert!(!said.contains(FROM_VIEW), "{said}");
+    assert_eq!(reports(&warm), reports(&damaged));
+    let (again, said) = f.run_logged("again", &[]);
+    assert!(said.contains(FROM_VIEW), "{said}");
+    assert_eq!(reports(&warm), reports(&again));
 }

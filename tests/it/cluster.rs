@@ -459,13 +459,7 @@ fn a_plans_since_and_tenant_carry_over_to_the_final_run() {
             "all",
         ],
     );
-    let tenant = summary(&d.join("all"))["tenants"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let tenant = first_tenant(&d.join("all"));
     // No folder margin: the plan's objects and the plain run's are exactly the window's.
     let cut = [
         "--since",

@@ -601,3 +601,14 @@ pub fn no_statistics() -> polars_parquet_format::Statistics {
         is_min_value_exact: None,
     }
 }
+
+/// The first tenant (by id) a run's summary names.
+pub fn first_tenant(out: &Path) -> String {
+    summary(out)["tenants"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
+}
