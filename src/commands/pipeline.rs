@@ -12,9 +12,10 @@ use crate::progress::Progress;
 use crate::read::{scan_archive, Cache, Extracted, Loaded, ScanPlan, Scope, View};
 use crate::report::{write_reports, write_summary, Evaluated, Outputs, Summary, Timings};
 use crate::rule::{
-    by_tenant, deleted_guests, event_counts, finding_order, findings, pair_precise, precise_counts,
-    precise_findings, precise_time_to_redeem, split_suppressed, tenant_keys, time_to_redeem,
-    with_precise_counts, Semantics, TenantKey, Window,
+    by_tenant, deleted_guests, event_counts, finding_order, findings, intended_findings,
+    intended_time_to_redeem, pair, pair_precise, precise_counts, precise_findings,
+    precise_time_to_redeem, split_suppressed, tenant_keys, with_precise_counts, Semantics,
+    TenantKey, Window,
 };
 use crate::time::{format_instant, millis, parse_instant, Laps};
 
@@ -441,19 +442,22 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         lookback: job.lookback,
         threshold: job.threshold,
     };
-    // `precise` pairs once: its findings, deleted guests, baseline and counts all read it.
-    let started = std::time::Instant::now();
-    let pairs = match job.semantics {
-        Semantics::Precise => Some(pair_precise(events.clone().lazy(), as_of)?.collect()?),
-        _ => None,
-    };
-    let paired = millis(started.elapsed());
+    // Invites are paired once: the findings (but `sentinel`'s), the baseline and `precise`'s
+    // counts and deleted guests all read the pairing.
+    // The events are counted meanwhile (both read every redeem's UPN).
+    let (paired, counts) = THREAD_POOL.install(|| {
+        rayon::join(
+            || timed(|| pair_at(job.semantics, events, as_of)),
+            || event_counts(events, as_of),
+        )
+    });
+    let (pairs, paired) = paired?;
     // The rule and the baseline read the same events and not each other: side by side (on
     // a warm rerun each is a few milliseconds of polars' fixed costs).
     let (judged, based) = THREAD_POOL.install(|| {
         rayon::join(
-            || timed(|| judge(job, events, pairs.as_ref(), window)),
-            || timed(|| baseline(job, s, pairs.as_ref(), as_of)),
+            || timed(|| judge(job, events, &pairs, window)),
+            || timed(|| baseline(s, &pairs)),
         )
     });
     let ((found, suppressed), join_seconds) = judged?;
@@ -463,7 +467,7 @@ pub fn assess(job: &RunJob, s: &Scanned, as_of: i64) -> Result<Assessed> {
         findings: &found,
         suppressed: suppressed.as_ref(),
         by_tenant: &baseline,
-        event_counts: &event_counts(events, as_of)?,
+        event_counts: &counts?,
     };
     let timings = Timings {
         list_seconds: s.list_seconds,
@@ -498,16 +502,34 @@ fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
     Ok((out, millis(started.elapsed())))
 }
 
+/// Invites paired with their redemptions at T.
+enum Paired {
+    /// `intended`'s pairing (`sentinel`'s baseline reads it too).
+    Intended(DataFrame),
+    Precise(DataFrame),
+}
+
+/// The invites of `events` paired at T as `semantics` pairs them (`sentinel`: as `intended`,
+/// for the baseline).
+fn pair_at(semantics: Semantics, events: &DataFrame, as_of: i64) -> Result<Paired> {
+    let events = events.clone().lazy();
+    Ok(match semantics {
+        Semantics::Precise => Paired::Precise(pair_precise(events, as_of)?.collect()?),
+        _ => Paired::Intended(pair(events, as_of).collect()?),
+    })
+}
+
 /// The findings at T and what is set apart from them (exclusions; `precise`'s deleted guests).
 fn judge(
     job: &RunJob,
     events: &DataFrame,
-    pairs: Option<&DataFrame>,
+    pairs: &Paired,
     window: Window,
 ) -> Result<(DataFrame, Option<DataFrame>)> {
-    let found = match pairs {
-        Some(p) => precise_findings(p, window)?,
-        None => findings(events, window, job.semantics)?,
+    let found = match (pairs, job.semantics) {
+        (Paired::Precise(p), _) => precise_findings(p, window)?,
+        (Paired::Intended(p), Semantics::Intended) => intended_findings(p, window)?,
+        _ => findings(events, window, job.semantics)?,
     };
     let (found, suppressed) = match &job.exclusions {
         Some(ex) => {
@@ -517,27 +539,22 @@ fn judge(
         None => (found, None),
     };
     let suppressed = match pairs {
-        Some(p) => Some(with_deleted(suppressed, p, window)?),
-        None => suppressed,
+        Paired::Precise(p) => Some(with_deleted(suppressed, p, window)?),
+        Paired::Intended(_) => suppressed,
     };
     Ok((found, suppressed))
 }
 
 /// The time to redeem of every pair, and the baseline per tenant.
-fn baseline(
-    job: &RunJob,
-    s: &Scanned,
-    pairs: Option<&DataFrame>,
-    as_of: i64,
-) -> Result<(DataFrame, DataFrame)> {
+fn baseline(s: &Scanned, pairs: &Paired) -> Result<(DataFrame, DataFrame)> {
     Ok(match pairs {
-        Some(p) => {
+        Paired::Precise(p) => {
             let ttr = precise_time_to_redeem(p)?;
             let baseline = with_precise_counts(by_tenant(&ttr, &s.keys)?, precise_counts(p)?)?;
             (ttr, baseline)
         }
-        None => {
-            let ttr = time_to_redeem(&s.x.events, as_of, job.semantics)?;
+        Paired::Intended(p) => {
+            let ttr = intended_time_to_redeem(p)?;
             let baseline = by_tenant(&ttr, &s.keys)?;
             (ttr, baseline)
         }

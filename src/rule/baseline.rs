@@ -17,8 +17,13 @@ pub fn time_to_redeem(events: &DataFrame, as_of: i64, semantics: Semantics) -> R
     let events = events.clone().lazy();
     match semantics {
         Semantics::Precise => precise_time_to_redeem(&pair_precise(events, as_of)?.collect()?),
-        _ => baseline_rows(pair(events, as_of), vec![]),
+        _ => intended_time_to_redeem(&pair(events, as_of).collect()?),
     }
+}
+
+/// [`time_to_redeem`] under `intended` and `sentinel`, from their pairing at T (`model::pair`).
+pub(crate) fn intended_time_to_redeem(pairs: &DataFrame) -> Result<DataFrame> {
+    baseline_rows(pairs.clone().lazy(), vec![])
 }
 
 /// [`time_to_redeem`] under `precise`, from its pairing at T (`precise::pair_precise`).

@@ -70,12 +70,23 @@ pub fn findings(events: &DataFrame, w: Window, semantics: Semantics) -> Result<D
             inv.join(keys, on(), on(), JoinArgs::new(JoinType::Anti))
                 .filter(col(out::INVITE_TIME).gt(lit(w.as_of - w.threshold)))
         }
-        Semantics::Intended => pair(events, w.as_of).filter(pending_in(w)),
+        Semantics::Intended => return intended_findings(&pair(events, w.as_of).collect()?, w),
         Semantics::Precise => {
             return precise_findings(&pair_precise(events, w.as_of)?.collect()?, w)
         }
     };
     in_finding_order(raw.select(finding_exprs(w)))
+}
+
+/// `intended` findings from its pairing at T (`model::pair`).
+pub(crate) fn intended_findings(pairs: &DataFrame, w: Window) -> Result<DataFrame> {
+    in_finding_order(
+        pairs
+            .clone()
+            .lazy()
+            .filter(pending_in(w))
+            .select(finding_exprs(w)),
+    )
 }
 
 /// `precise` findings from its pairing at T (`precise::pair_precise`).

@@ -12,9 +12,13 @@ mod precise;
 mod sentinel;
 
 pub use baseline::{by_tenant, tenant_keys, time_to_redeem, TenantKey};
-pub(crate) use baseline::{key_labels, precise_time_to_redeem, tenant_frame, with_precise_counts};
+pub(crate) use baseline::{
+    intended_time_to_redeem, key_labels, precise_time_to_redeem, tenant_frame, with_precise_counts,
+};
 pub use config::{Config, Params};
-pub(crate) use detect::{counts, deleted_guests, event_counts, precise_findings};
+pub(crate) use detect::{
+    counts, deleted_guests, event_counts, intended_findings, precise_findings,
+};
 pub use detect::{findings, Semantics, Window, DELETED_RULE};
 pub use exclude::Exclusions;
 pub(crate) use exclude::{counts as exclusion_counts, split as split_suppressed, EXCLUDED, GRACE};
