@@ -124,6 +124,10 @@ struct Fetch<'a> {
 /// Ranged requests closer than this are merged into one (object_store's own default).
 const COALESCE: u64 = 1024 * 1024;
 
+/// Ranges of a local object closer than this are read as one: a read call costs about what
+/// copying this many bytes does, and a Parquet object's unneeded columns lie between needed ones.
+const COALESCE_LOCAL: u64 = 16 * 1024;
+
 /// Ranged requests in flight at once for one object.
 const PARALLEL: usize = 10;
 
@@ -154,14 +158,7 @@ async fn get_matching(
             _ => got.bytes().await,
         }
     };
-    let b = got.await.map_err(|e| match e {
-        object_store::Error::Precondition { .. } => Error::ObjectUnreadable {
-            object: obj.key.clone(),
-            reason: Some("the object changed since it was listed (its ETag differs)".into()),
-            source: None,
-        },
-        e => Error::unreadable_by(&obj.key, e),
-    })?;
+    let b = got.await.map_err(|e| fetch_error(obj, e))?;
     if b.len() as u64 != r.end - r.start {
         return Err(Error::ObjectUnreadable {
             object: obj.key.clone(),
@@ -172,6 +169,18 @@ async fn get_matching(
         });
     }
     Ok(b)
+}
+
+/// The error of a failed request for `obj`.
+fn fetch_error(obj: &ArchiveObject, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::Precondition { .. } => Error::ObjectUnreadable {
+            object: obj.key.clone(),
+            reason: Some("the object changed since it was listed (its ETag differs)".into()),
+            source: None,
+        },
+        e => Error::unreadable_by(&obj.key, e),
+    }
 }
 
 /// Local ranges from this size on are read into a buffer of the reading thread's pool rather
@@ -276,24 +285,25 @@ fn local_error(e: std::io::Error) -> object_store::Error {
 }
 
 /// Fetches every range of `ranges` (sorted by start), merging close ones, each request under
-/// the same If-Match.
+/// the same If-Match; a local object's (not `remote`) from one open file.
 async fn get_all_matching(
     store: &dyn ObjectStore,
     obj: &ArchiveObject,
     ranges: &[Range<u64>],
+    remote: bool,
 ) -> Result<Vec<Bytes>> {
+    let gap = if remote { COALESCE } else { COALESCE_LOCAL };
     let mut merged: Vec<Range<u64>> = Vec::new();
     for r in ranges {
         match merged.last_mut() {
-            Some(m) if r.start <= m.end.saturating_add(COALESCE) => m.end = m.end.max(r.end),
+            Some(m) if r.start <= m.end.saturating_add(gap) => m.end = m.end.max(r.end),
             _ => merged.push(r.clone()),
         }
     }
-    let fetched: Vec<Bytes> = futures::stream::iter(merged.iter().cloned())
-        .map(|r| get_matching(store, obj, r))
-        .buffered(PARALLEL)
-        .try_collect()
-        .await?;
+    let fetched = match remote {
+        true => get_each(store, obj, &merged).await?,
+        false => get_local(store, obj, &merged).await?,
+    };
     // Every range lies inside the merged range that starts at or before it.
     ranges
         .iter()
@@ -312,6 +322,91 @@ async fn get_all_matching(
             }
         })
         .collect()
+}
+
+/// One request per range of `merged`.
+async fn get_each(
+    store: &dyn ObjectStore,
+    obj: &ArchiveObject,
+    merged: &[Range<u64>],
+) -> Result<Vec<Bytes>> {
+    futures::stream::iter(merged.iter().cloned())
+        .map(|r| get_matching(store, obj, r))
+        .buffered(PARALLEL)
+        .try_collect()
+        .await
+}
+
+/// The ranges `merged` (sorted, apart) of a local object: on a local scan's decoder (outside
+/// the runtime) opened once and read into one buffer of the thread's pool; elsewhere, or when
+/// the store streams them, one request per range.
+async fn get_local(
+    store: &dyn ObjectStore,
+    obj: &ArchiveObject,
+    merged: &[Range<u64>],
+) -> Result<Vec<Bytes>> {
+    let (Some(first), Some(last)) = (merged.first(), merged.last()) else {
+        return Ok(Vec::new());
+    };
+    if merged.len() == 1 || tokio::runtime::Handle::try_current().is_ok() {
+        return get_each(store, obj, merged).await;
+    }
+    let options = GetOptions {
+        range: Some(GetRange::Bounded(first.start..last.end)),
+        if_match: obj.e_tag.clone(),
+        ..Default::default()
+    };
+    let got = store
+        .get_opts(&obj.path(), options)
+        .await
+        .map_err(|e| fetch_error(obj, e))?;
+    let GetResultPayload::File(file, _) = got.payload else {
+        return get_each(store, obj, merged).await;
+    };
+    let all = read_ranges(&file, merged).map_err(|e| fetch_error(obj, local_error(e)))?;
+    let mut at = 0;
+    Ok(merged
+        .iter()
+        .map(|r| {
+            let len = (r.end - r.start) as usize;
+            at += len;
+            all.slice(at - len..at)
+        })
+        .collect())
+}
+
+/// `ranges` of a local file one after the other in one buffer (of the thread's pool, unless
+/// too large to keep).
+fn read_ranges(file: &std::fs::File, ranges: &[Range<u64>]) -> std::io::Result<Bytes> {
+    let len = |r: &Range<u64>| usize::try_from(r.end - r.start).map_err(std::io::Error::other);
+    let mut total = 0usize;
+    for r in ranges {
+        total = total
+            .checked_add(len(r)?)
+            .ok_or(std::io::ErrorKind::InvalidInput)?;
+    }
+    if total > POOLED_AT_MOST {
+        let mut buf = vec![0; total];
+        let mut at = 0;
+        for r in ranges {
+            let n = len(r)?;
+            let into = buf
+                .get_mut(at..at + n)
+                .ok_or(std::io::ErrorKind::InvalidInput)?;
+            read_at(file, into, r.start)?;
+            at += n;
+        }
+        return Ok(buf.into());
+    }
+    let mut buf = Pooled::take(total);
+    let mut at = 0;
+    for r in ranges {
+        let n = len(r)?;
+        let into = (buf.space().get_mut(at..at + n)).ok_or(std::io::ErrorKind::InvalidInput)?;
+        read_at(file, into, r.start)?;
+        at += n;
+    }
+    Ok(Bytes::from_owner(buf))
 }
 
 impl Fetch<'_> {
@@ -419,7 +514,7 @@ pub(crate) async fn fetch_needed(
             .filter(|(start, end)| start < end)
             .collect();
     let ranges: Vec<Range<u64>> = ranges.into_iter().map(|(s, e)| s..e).collect();
-    let got = get_all_matching(store, obj, &ranges).await?;
+    let got = get_all_matching(store, obj, &ranges, remote).await?;
     for (r, b) in ranges.iter().zip(got) {
         f.bytes_read += b.len() as u64;
         f.parts.push((r.start, b));

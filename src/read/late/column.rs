@@ -371,10 +371,33 @@ impl<'a> Chunk<'a> {
         };
         if matches!(self.want, Want::All) {
             // A narrow column, read whole: all its entries, with no indices to rewrite.
-            self.add_entries(cx, &d, &vec![true; entries])?;
+            self.add_all(cx, &d)?;
             d.tag = 0;
         }
         self.dict = Some(d);
+        Ok(())
+    }
+
+    /// Decompresses `d` whole and adds all its entries, keys `0..entries` (the chunk's first):
+    /// 8-byte entries (a column of times, often one entry per row) in one copy.
+    fn add_all(&mut self, cx: &mut Cx, d: &Dict) -> Result<()> {
+        if !matches!(self.width, Width::Eight) {
+            self.add_entries(cx, d, &vec![true; d.entries])?;
+            return Ok(());
+        }
+        if d.entries >= NULL as usize {
+            return no("too many values");
+        }
+        let mut whole = Vec::new();
+        let mut body = cx
+            .dec
+            .open(&d.body, self.compression, d.uncompressed, &mut whole)?;
+        let len = 8 * d.entries;
+        body.ensure(len)?;
+        match body.bytes().get(..len) {
+            Some(b) => self.v.data.extend_from_slice(b),
+            None => return no("dictionary entries beyond the page"),
+        }
         Ok(())
     }
 
@@ -573,26 +596,41 @@ impl DataPage<'_, '_> {
         let Some(&bw) = b.get(self.pos) else {
             return no("dictionary page without a bit width");
         };
+        // Indices only up to the last wanted row.
+        let upto = match want {
+            Want::All => self.rows,
+            Want::Rows(_) => sel.last().map_or(0, |&r| r + 1 - self.row0),
+        };
         let count = if self.dense {
-            self.rows
+            upto
         } else {
-            (0..self.rows).filter(|&i| self.defined(i)).count()
+            (0..upto).filter(|&i| self.defined(i)).count()
         };
         indices.clear();
         hybrid(&b[self.pos + 1..], u32::from(bw), count, indices)?;
-        if indices.iter().any(|&k| k as usize >= size) {
+        // One pass the compiler vectorizes, not a search that stops at the first bad index.
+        let top = indices.iter().fold(0, |m, &k| m.max(k));
+        if !indices.is_empty() && top as usize >= size {
             return no("dictionary index out of range");
         }
-        if count == self.rows && matches!(want, Want::All) {
-            match tag {
-                0 => v.keys.extend_from_slice(indices),
-                _ => v.keys.extend(indices.iter().map(|&k| k | tag)),
+        match want {
+            Want::All if count == self.rows => {
+                match tag {
+                    0 => v.keys.extend_from_slice(indices),
+                    _ => v.keys.extend(indices.iter().map(|&k| k | tag)),
+                }
+                return Ok(());
             }
-            return Ok(());
+            Want::Rows(_) if self.dense => {
+                v.keys
+                    .extend(sel.iter().map(|&r| indices[r - self.row0] | tag));
+                return Ok(());
+            }
+            _ => {}
         }
         let mut vi = 0;
         let mut s = sel.iter().peekable();
-        for i in 0..self.rows {
+        for i in 0..upto {
             let d = self.defined(i);
             let wanted = match want {
                 Want::All => true,
