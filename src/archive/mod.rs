@@ -3,6 +3,7 @@
 //! Parquet object's needed bytes (a JSON object is fetched whole), and the sink reports are
 //! written to. The I/O runtime lives here too.
 
+mod ahead;
 mod fetch;
 mod folder;
 mod list;
@@ -14,6 +15,7 @@ mod secrets;
 mod single;
 mod sink;
 
+pub(crate) use ahead::{ReadAhead, AHEAD_AT_LEAST};
 pub(crate) use fetch::{fetch_needed, fetch_whole, is_json_key, Fetched, Got};
 pub(crate) use list::{list_archive, Listing};
 pub(crate) use location::{display_url, resolve, ArchiveObject, Location};

@@ -23,6 +23,7 @@ use super::scope::Scope;
 use super::statistics;
 use crate::archive::{
     fetch_needed, fetch_whole, is_json_key, ArchiveObject, Fetched, Got, Listing, Location,
+    ReadAhead,
 };
 use crate::error::{guarded, Error, Result};
 use crate::progress::Progress;
@@ -274,7 +275,14 @@ fn read_objects(
         plan.progress.advance(obj.size);
         (outcome, fatal)
     };
-    schedule::run(loc.remote, missed, fetch, decode, absorb)
+    schedule::run(
+        loc.remote,
+        ReadAhead::of(loc),
+        missed,
+        fetch,
+        decode,
+        absorb,
+    )
 }
 
 /// Reads one fetched object.

@@ -11,7 +11,8 @@
 //!   writes, building the reports) runs on polars' own rayon pool, which the job shares rather
 //!   than adding one of its own.
 //!
-//! A local folder has no feeder: each decoder reads its next object itself ([`run_local`]).
+//! A local folder has no feeder: each of one decoder per core reads its next object itself,
+//! while the kernel reads a later one ahead ([`run_local`]).
 //!
 //! Results go to the caller tagged with the object's index as they come; the caller makes its
 //! result independent of their order, so the first bad object reported is the first in key
@@ -27,14 +28,18 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::pace::{charge, Pace, BUDGET_KIB};
-use crate::archive::{block_on, throttled, ArchiveObject, Got};
+use crate::archive::{block_on, throttled, ArchiveObject, Got, ReadAhead, AHEAD_AT_LEAST};
 use crate::error::{guarded, Error, Result};
 
 /// Decoder threads: twice the cores, because a decoder often waits (for its object's fetch,
 /// or inside polars for its own workers) and the cores should not. Measured: 2 threads
 /// 3.8–4.3 s, 4–8 threads 3.3–3.5 s on the 10 M-row benchmark (BENCHMARKS.md).
 fn decoders() -> usize {
-    2 * std::thread::available_parallelism().map_or(2, |n| n.get())
+    2 * cores()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A fetch as it ended, on its way to a decoder, with its share of the byte budget (released
@@ -55,12 +60,14 @@ pub(crate) struct Paced {
 }
 
 /// Runs `decode` on every object of `todo` (index and object) as `fetch` fetched it, paced by the
-/// store's latency when it is `remote` (a local folder: [`run_local`]). `decode` returns its
+/// store's latency when it is `remote` (a local folder: [`run_local`], reading ahead with
+/// `ahead`). `decode` returns its
 /// outcome and whether it is fatal: after a fatal outcome no further object is handed out. Each
 /// outcome goes to `absorb` with its index as soon as it is decoded, in no particular order: none
 /// is kept here, so memory does not grow with the number of objects.
 pub(super) fn run<T, F, Fut>(
     remote: bool,
+    ahead: Option<ReadAhead>,
     todo: &[(usize, &ArchiveObject)],
     fetch: F,
     decode: impl Fn(usize, Result<Got>) -> (T, bool) + Sync,
@@ -72,7 +79,7 @@ where
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
     if !remote {
-        return run_local(todo, fetch, decode, absorb);
+        return run_local(todo, ahead, fetch, decode, absorb);
     }
     let (tx, rx) = mpsc::channel::<Handed>(1);
     // A fatal outcome stops the feeder at once, so no decoder waits for one more fetch.
@@ -142,9 +149,14 @@ where
 /// itself, on its own thread, outside the runtime (where object_store makes its file calls
 /// inline). A local fetch is a few system calls, not a wait: handing it to the runtime and
 /// the result back cost more (thread wake-ups, 8,000 context switches on 720 blobs) than it
-/// hid. At most one object per decoder is held.
+/// hid. One decoder per core, as a decoder here never waits on another thread; that it does
+/// not wait on the disk either, `ahead` has the kernel read the object as many places ahead as
+/// there are decoders while they decode (twice as many decoders without it cost more CPU and
+/// memory from the page cache, and waited on a cold disk less). At most one object per decoder
+/// is held.
 fn run_local<T, F, Fut>(
     todo: &[(usize, &ArchiveObject)],
+    ahead: Option<ReadAhead>,
     fetch: F,
     decode: impl Fn(usize, Result<Got>) -> (T, bool) + Sync,
     absorb: impl FnMut(usize, T) + Send,
@@ -154,33 +166,45 @@ where
     F: Fn(ArchiveObject) -> Fut + Send + Sync,
     Fut: std::future::Future<Output = Result<Got>> + Send + 'static,
 {
+    // Objects mostly too small to read ahead keep twice as many decoders: one waiting on the
+    // disk leaves the other its core.
+    let sizes: u64 = todo.iter().map(|(_, o)| o.size).sum();
+    let ahead = ahead.filter(|_| sizes / todo.len().max(1) as u64 >= AHEAD_AT_LEAST);
+    let n = match ahead {
+        Some(_) => cores(),
+        None => decoders(),
+    }
+    .min(todo.len());
     let next = AtomicUsize::new(0);
     let fatal_at = AtomicUsize::new(usize::MAX);
     let absorb = Mutex::new(absorb);
-    let worker = || {
+    let worker = || loop {
         // Taken in key order: once an object is fatal, every later one is after it.
-        while let Some(&(i, obj)) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-            if i >= fatal_at.load(Ordering::Relaxed) {
-                break;
-            }
-            // A panic in the fetch (parsing the footer) is the object's failure.
-            let got = guarded(&obj.key, || futures::executor::block_on(fetch(obj.clone())));
-            let (out, fatal) = decode(i, got);
-            if fatal {
-                fatal_at.fetch_min(i, Ordering::Relaxed);
-            }
-            (absorb.lock().unwrap_or_else(PoisonError::into_inner))(i, out);
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&(i, obj)) = todo.get(k) else { break };
+        if i >= fatal_at.load(Ordering::Relaxed) {
+            break;
         }
+        if let (Some(a), Some(&(_, later))) = (&ahead, todo.get(k + n)) {
+            a.hint(later);
+        }
+        // A panic in the fetch (parsing the footer) is the object's failure.
+        let got = guarded(&obj.key, || futures::executor::block_on(fetch(obj.clone())));
+        let (out, fatal) = decode(i, got);
+        if fatal {
+            fatal_at.fetch_min(i, Ordering::Relaxed);
+        }
+        (absorb.lock().unwrap_or_else(PoisonError::into_inner))(i, out);
     };
     std::thread::scope(|s| {
-        let (panicked, started) = decode_on(s, decoders().min(todo.len()), &worker);
+        let (panicked, started) = decode_on(s, n, &worker);
         if let Some(p) = panicked {
             std::panic::resume_unwind(p);
         }
         started
     })?;
     Ok(Paced {
-        widest_window: decoders().min(todo.len()),
+        widest_window: n,
         throttled: 0,
     })
 }

@@ -408,3 +408,58 @@ fn nested_layouts_fall_back_to_polars() {
     assert!(sorted(&auto.x.events).equals_missing(&sorted(&polars.x.events)));
     assert!(auto.x.events.height() > 10);
 }
+
+/// The same rows as objects large enough to be read ahead (one decoder per core, the kernel
+/// reading each object ahead while the ones before it are decoded) and as small objects (twice
+/// as many decoders, nothing read ahead): the same events, and every object read once.
+#[test]
+fn objects_read_ahead_give_what_small_objects_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = |rows_per_file: usize, name: &str| {
+        let archive = dir.path().join(name);
+        let spec = GenSpec {
+            tenants: 2,
+            days: 8,
+            start: parse_instant("2026-01-01").unwrap(),
+            rows_per_day: 3_000,
+            invites_per_day: 3.0,
+            seed: 11,
+            nested: false,
+            rows_per_file,
+            format: unredeemed::GenFormat::Parquet,
+            gzip: false,
+        };
+        let stats = generate_local(&spec, &archive);
+        (archive, stats.files, stats.bytes / stats.files as u64)
+    };
+    let (large, large_files, large_mean) = archive(100_000, "large");
+    let (small, small_files, small_mean) = archive(300, "small");
+    // Read ahead from 256 KiB on (`archive::ahead`): one archive on each side.
+    assert!(large_mean >= 256 << 10, "{large_mean} bytes per object");
+    assert!(small_mean < 256 << 10, "{small_mean} bytes per object");
+    let (a, b) = (
+        scan(&large, Reader::Auto, None, &[]),
+        scan(&small, Reader::Auto, None, &[]),
+    );
+    let (ea, eb) = (sorted(&a.x.events), sorted(&b.x.events));
+    assert!(ea.height() > 20, "{} events", ea.height());
+    assert!(ea.equals_missing(&eb), "large {ea}\nsmall {eb}");
+    assert_eq!(a.x.max_time, b.x.max_time);
+    assert_eq!(a.x.tenant_rows, b.x.tenant_rows);
+    assert_eq!(a.x.metrics.rows_scanned, b.x.metrics.rows_scanned);
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    for (archive, files, decoders) in [
+        (&large, large_files, cores),
+        (&small, small_files, 2 * cores),
+    ] {
+        let out = dir.path().join("out");
+        unredeemed::run(&job(archive, &out, &Opts::default())).unwrap();
+        let s = summary(&out);
+        assert_eq!(s["files"], files as u64, "{s}");
+        assert_eq!(
+            s["timings"]["objects_in_flight"],
+            decoders.min(files as u64),
+            "{s}"
+        );
+    }
+}
