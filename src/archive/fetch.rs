@@ -385,27 +385,25 @@ fn read_ranges(file: &std::fs::File, ranges: &[Range<u64>]) -> std::io::Result<B
             .checked_add(len(r)?)
             .ok_or(std::io::ErrorKind::InvalidInput)?;
     }
-    if total > POOLED_AT_MOST {
-        let mut buf = vec![0; total];
+    let fill = |into: &mut [u8]| -> std::io::Result<()> {
         let mut at = 0;
         for r in ranges {
             let n = len(r)?;
-            let into = buf
+            let part = into
                 .get_mut(at..at + n)
                 .ok_or(std::io::ErrorKind::InvalidInput)?;
-            read_at(file, into, r.start)?;
+            read_at(file, part, r.start)?;
             at += n;
         }
+        Ok(())
+    };
+    if total > POOLED_AT_MOST {
+        let mut buf = vec![0; total];
+        fill(&mut buf)?;
         return Ok(buf.into());
     }
     let mut buf = Pooled::take(total);
-    let mut at = 0;
-    for r in ranges {
-        let n = len(r)?;
-        let into = (buf.space().get_mut(at..at + n)).ok_or(std::io::ErrorKind::InvalidInput)?;
-        read_at(file, into, r.start)?;
-        at += n;
-    }
+    fill(buf.space())?;
     Ok(Bytes::from_owner(buf))
 }
 

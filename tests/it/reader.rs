@@ -23,18 +23,24 @@ fn scan(archive: &Path, reader: Reader, since: Option<&str>, tenants: &[&str]) -
         .unwrap_or_else(|e| panic!("{reader:?} on {}: {e}", archive.display()))
 }
 
-/// A generated archive from 2026-01-01 in a temporary folder: (folder, archive).
-fn generated(
+/// `spec`'s archive in a temporary folder: (folder, archive).
+fn generated(spec: &GenSpec) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    generate_local(spec, &archive);
+    (dir, archive)
+}
+
+/// A Parquet archive's spec from 2026-01-01, an object per day.
+fn spec(
     tenants: u32,
     days: u32,
     rows_per_day: u32,
     invites_per_day: f64,
     seed: u64,
     nested: bool,
-) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let spec = GenSpec {
+) -> GenSpec {
+    GenSpec {
         tenants,
         days,
         start: parse_instant("2026-01-01").unwrap(),
@@ -45,9 +51,7 @@ fn generated(
         rows_per_file: 100_000,
         format: unredeemed::GenFormat::Parquet,
         gzip: false,
-    };
-    generate_local(&spec, &archive);
-    (dir, archive)
+    }
 }
 
 /// Events in a canonical order, for comparison.
@@ -82,7 +86,7 @@ fn assert_readers_agree(archive: &Path, since: Option<&str>, tenants: &[&str]) -
 #[test]
 fn readers_agree_on_generated_archives() {
     for (seed, tenants, days) in [(1, 3, 20), (2, 1, 8)] {
-        let (_dir, archive) = generated(tenants, days, 3_000, 6.0, seed, false);
+        let (_dir, archive) = generated(&spec(tenants, days, 3_000, 6.0, seed, false));
         let n = assert_readers_agree(&archive, None, &[]);
         assert!(n > 50, "{n} events");
         // The tenant and time cut are applied in the late reader too.
@@ -361,7 +365,7 @@ fn the_decompression_floor_is_below_what_the_late_reader_reads() {
 #[test]
 fn duckdb_written_objects_read_the_same() {
     let python = venv_python("tests/requirements.txt");
-    let (dir, archive) = generated(2, 10, 2_000, 8.0, 11, false);
+    let (dir, archive) = generated(&spec(2, 10, 2_000, 8.0, 11, false));
     let original = assert_readers_agree(&archive, None, &[]);
     for (codec, group) in [("zstd", 3_000), ("snappy", 100_000)] {
         let out = dir.path().join(format!("duckdb-{codec}"));
@@ -391,7 +395,7 @@ fn duckdb_written_objects_read_the_same() {
 
 #[test]
 fn nested_layouts_fall_back_to_polars() {
-    let (dir, archive) = generated(2, 6, 500, 5.0, 3, true);
+    let (dir, archive) = generated(&spec(2, 6, 500, 5.0, 3, true));
     let out = dir.path().join("out");
     let mut j = job(&archive, &out, &Opts::default());
     j.reader = Reader::Late;
@@ -418,16 +422,8 @@ fn objects_read_ahead_give_what_small_objects_give() {
     let archive = |rows_per_file: usize, name: &str| {
         let archive = dir.path().join(name);
         let spec = GenSpec {
-            tenants: 2,
-            days: 8,
-            start: parse_instant("2026-01-01").unwrap(),
-            rows_per_day: 3_000,
-            invites_per_day: 3.0,
-            seed: 11,
-            nested: false,
             rows_per_file,
-            format: unredeemed::GenFormat::Parquet,
-            gzip: false,
+            ..spec(2, 8, 3_000, 3.0, 11, false)
         };
         let stats = generate_local(&spec, &archive);
         (archive, stats.files, stats.bytes / stats.files as u64)
